@@ -1,0 +1,65 @@
+"""Backend registry: a plain dict from ``--backend`` name to :class:`Segmenter` class.
+
+``auto`` tries the registered backends in ``AUTO_ORDER`` (fastest first), reports on stderr which it picked and
+why each better one was not usable.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..errors import BackendError
+from .base import Segmenter, check_size
+from .torch_eager import TorchCPUSegmenter
+
+BACKENDS: dict[str, type[Segmenter]] = {}
+AUTO_ORDER: list[str] = []
+
+
+def register(name: str, cls: type[Segmenter], *, auto_rank: int | None = None) -> None:
+    """Add ``cls`` under ``name``; ``auto_rank`` places it in ``auto``'s order (lower is tried first)."""
+    cls.name = name
+    BACKENDS[name] = cls
+    if auto_rank is not None:
+        AUTO_ORDER.insert(min(auto_rank, len(AUTO_ORDER)), name)
+
+
+register("torch", TorchCPUSegmenter, auto_rank=99)
+
+
+def backend_choices() -> list[str]:
+    return ["auto", *BACKENDS]
+
+
+def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
+    """A ready :class:`Segmenter`. ``options``: model, size, weights, precision."""
+    log = log or (lambda line: print(line, file=sys.stderr))
+    if backend == "auto":
+        return _create_auto(log, **options)
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r}: expected one of {', '.join(backend_choices())}")
+    cls = BACKENDS[backend]
+    reason = cls.unavailable_reason()
+    if reason:
+        raise BackendError(f"backend {backend} is not usable here: {reason}")
+    return cls(**options)
+
+
+def _create_auto(log, **options) -> Segmenter:
+    skipped = []
+    for name in AUTO_ORDER:
+        cls = BACKENDS[name]
+        reason = cls.unavailable_reason()
+        if reason is None:
+            try:
+                segmenter = cls(**options)
+            except BackendError as err:
+                reason = str(err)
+            else:
+                why = f" ({'; '.join(skipped)})" if skipped else ""
+                log(f"u2live: backend auto -> {name}{why}")
+                return segmenter
+        skipped.append(f"{name}: {reason}")
+    raise BackendError("no backend can run here: " + "; ".join(skipped))
+
+
+__all__ = ["BACKENDS", "Segmenter", "backend_choices", "check_size", "create", "register"]

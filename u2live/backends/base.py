@@ -1,0 +1,61 @@
+"""The interface every inference backend implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..preprocess import to_model_input
+
+
+def check_size(size: int) -> int:
+    if not isinstance(size, int) or size <= 0 or size % 32:
+        raise InputError(f"--size must be a positive multiple of 32 (the network pools 5 times), got {size}")
+    return size
+
+
+class Segmenter(ABC):
+    """Runs U2-Net on batches of frames.
+
+    Contract: ``infer`` takes the preprocessed batch [N, 3, size, size] float32 and returns the fused mask
+    ``d0`` as [N, size, size] float32 in [0, 1] (sigmoid, not min-max normalised). ``close`` releases what the
+    backend holds and may be called more than once. ``describe`` is one line for logs and benchmarks.
+    """
+
+    #: registry name, set by :func:`u2live.backends.register`
+    name: str = ""
+
+    def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
+                 precision: str = "fp32"):
+        self.model = model
+        self.size = check_size(size)
+        self.weights = weights
+        self.precision = precision
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when this backend can run on this machine, else one line saying why not."""
+        return None
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        ...
+
+    def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """[N, size, size] masks for N HxWx3 uint8 RGB images (the authors' preprocessing)."""
+        return self.infer(to_model_input(images, self.size))
+
+    def describe(self) -> str:
+        return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,18 @@
+"""Error classes. Every expected failure is a ``U2LiveError``; the CLI prints its message as one line and exits
+non-zero. Like PyAV's, each also inherits the builtin that fits, so callers can catch either."""
+
+
+class U2LiveError(Exception):
+    """Base class of every error the CLI reports as one line."""
+
+
+class WeightsError(U2LiveError, ValueError):
+    """A weights file is missing, unreadable, or does not fit the chosen model."""
+
+
+class InputError(U2LiveError, ValueError):
+    """An input (image, video, background, option value) cannot be used."""
+
+
+class BackendError(U2LiveError, RuntimeError):
+    """An inference backend is unknown or cannot run here."""

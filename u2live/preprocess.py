@@ -1,0 +1,40 @@
+"""The authors' preprocessing and mask post-processing, shared by every backend.
+
+Input: resize to size x size, divide by the image's maximum, normalise with the ImageNet mean and std.
+Output: ``d0`` min-max normalised per image, resized bilinearly to the image's own size.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def to_model_input(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """[N, 3, size, size] float32 from N HxWx3 uint8 RGB images."""
+    batch = np.empty((len(images), 3, size, size), dtype=np.float32)
+    for i, image in enumerate(images):
+        small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        small /= max(float(small.max()), 1e-6)  # the authors divide by the image's own max, not 255
+        batch[i] = ((small - MEAN) / STD).transpose(2, 0, 1)
+    return batch
+
+
+def normalise_minmax(masks: np.ndarray) -> np.ndarray:
+    """Per-mask min-max to [0, 1] over the last two axes, as the authors' test script does."""
+    low = masks.min(axis=(-2, -1), keepdims=True)
+    high = masks.max(axis=(-2, -1), keepdims=True)
+    return (masks - low) / np.maximum(high - low, 1e-8)
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A [h, w] float mask bilinearly resized to [height, width]."""
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_uint8(mask: np.ndarray) -> np.ndarray:
+    return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)

