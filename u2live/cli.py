@@ -48,6 +48,7 @@ def main():
 
 
 def _register() -> None:
+    # One line per command module; each module defines a click command named like the module.
     from .commands.segment import segment
 
     for command in (segment,):
