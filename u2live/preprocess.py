@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -22,6 +24,20 @@ def to_model_input(images: Sequence[np.ndarray], size: int) -> np.ndarray:
         small /= max(float(small.max()), 1e-6)  # the authors divide by the image's own max, not 255
         batch[i] = ((small - MEAN) / STD).transpose(2, 0, 1)
     return batch
+
+
+def to_model_input_tensor(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The same preprocessing in torch, on whatever device ``images`` lives (the GPU frame path).
+
+    ``images``: [N, H, W, 3] uint8 RGB. Returns [N, 3, size, size] float32 on the same device. Bilinear without
+    antialiasing, like ``cv2.INTER_LINEAR``.
+    """
+    x = images.permute(0, 3, 1, 2).float()  # [N, 3, H, W]
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    mean = torch.as_tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.as_tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x / peak - mean) / std
 
 
 def normalise_minmax(masks: np.ndarray) -> np.ndarray:

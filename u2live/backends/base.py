@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..errors import InputError
-from ..preprocess import to_model_input
+from ..preprocess import to_model_input, to_model_input_tensor
 
 
 def check_size(size: int) -> int:
@@ -47,6 +48,14 @@ class Segmenter(ABC):
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """[N, size, size] masks for N HxWx3 uint8 RGB images (the authors' preprocessing)."""
         return self.infer(to_model_input(images, self.size))
+
+    def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        """[N, 3, S, S] float32 on ``device`` -> [N, S, S] float32 on ``device``."""
+        return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
+
+    def predict_frames(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, H, W, 3] uint8 on ``device`` -> [N, S, S] float32 masks on ``device`` (authors' preprocessing)."""
+        return self.infer_tensor(to_model_input_tensor(images, self.size))
 
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"

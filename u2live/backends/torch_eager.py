@@ -20,7 +20,9 @@ class TorchCPUSegmenter(Segmenter):
         net = weights_mod.load(self.model, self.weights)
         self.module = FusedMask(net).eval().to(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
-        return self.module(x)[:, 0].numpy()
+        return self.infer_tensor(torch.from_numpy(batch)).numpy()
+
+    @torch.inference_mode()
+    def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.module(batch.contiguous(memory_format=torch.channels_last))[:, 0]
