@@ -8,6 +8,7 @@ import click
 
 from . import __version__
 from .errors import U2LiveError
+from .signals import Interrupted, graceful_interrupts
 
 
 class U2LiveGroup(click.Group):
@@ -16,13 +17,14 @@ class U2LiveGroup(click.Group):
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
         try:
-            return super().main(*args, **kwargs)
+            with graceful_interrupts():
+                return super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
-        except click.Abort:
-            _fail("interrupted", 130)
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
+        except (click.Abort, KeyboardInterrupt) as err:
+            # click turns KeyboardInterrupt into Abort; the signal that caused it rides along as __cause__.
+            cause = err.__cause__ if isinstance(err, click.Abort) else err
+            _fail("interrupted", cause.exit_code if isinstance(cause, Interrupted) else 130)
         except click.ClickException as err:
             _fail(err.format_message(), err.exit_code)
         except U2LiveError as err:
