@@ -52,8 +52,9 @@ def main():
 def _register() -> None:
     # One line per command module; each module defines a click command named like the module.
     from .commands.segment import segment
+    from .commands.bench import bench
 
-    for command in (segment,):
+    for command in (segment, bench):
         main.add_command(command)
 
 

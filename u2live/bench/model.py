@@ -1,0 +1,139 @@
+"""Model-only benchmarks: each backend x precision x size x batch, and the authors' reference path beside them."""
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import backends
+from .. import weights as weights_mod
+from ..errors import U2LiveError
+from ..model import unfold_batchnorm
+from ..preprocess import to_model_input
+from .measure import PeakMemory, summarise, time_calls
+
+#: the paper's figure for U2-Net† (Qin et al. 2020): model only, 320x320, one GTX 1080 Ti
+PAPER = {"label": "paper: U2-Net† on a GTX 1080 Ti (model only, the paper's figure, not measured here)",
+         "fps": 40.0, "size": 320, "batch": 1}
+REFERENCE_BACKEND = "reference"
+REFERENCE_SIZE = 320  # the authors' test script resizes every image to 320x320 and runs batch 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """One configuration to measure; ``precision`` None means the backend's own default."""
+
+    backend: str
+    precision: str | None
+    size: int
+    batch: int
+
+    def options(self, model: str, weights) -> dict:
+        options = {"model": model, "size": self.size, "weights": weights}
+        if self.precision is not None:
+            options["precision"] = self.precision
+        return options
+
+
+def plan(backend_names: Sequence[str], precisions: Sequence[str], sizes: Sequence[int],
+         batches: Sequence[int]) -> tuple[list[Config], list[str]]:
+    """The configurations to run, and one line for each requested backend that cannot run here.
+
+    No backend named (or ``auto``): every registered backend that is usable here. No precision (or ``auto``):
+    each backend's default.
+    """
+    explicit = [name for name in backend_names if name != "auto"]
+    names = explicit or list(backends.BACKENDS)
+    usable, skipped = [], []
+    for name in dict.fromkeys(names):
+        if name not in backends.BACKENDS:
+            raise U2LiveError(f"unknown backend {name!r}: expected one of {', '.join(backends.backend_choices())}")
+        reason = backends.BACKENDS[name].unavailable_reason()
+        if reason is None:
+            usable.append(name)
+        else:
+            skipped.append(f"{name}: {reason}")
+    wanted = [p for p in precisions if p != "auto"] or [None]
+    configs = [Config(name, precision, size, batch) for name in usable for precision in dict.fromkeys(wanted)
+               for size in dict.fromkeys(sizes or [320]) for batch in dict.fromkeys(batches or [1])]
+    return configs, skipped
+
+
+def input_batch(images: Sequence[np.ndarray], size: int, batch: int) -> np.ndarray:
+    """[batch, 3, size, size] float32 from real frames (repeated when there are fewer than ``batch``)."""
+    chosen = [images[i % len(images)] for i in range(batch)]
+    return to_model_input(chosen, size)
+
+
+def open_segmenter(config: Config, *, model: str = "u2netp", weights=None,
+                   log: Callable[[str], None] = print) -> tuple[backends.Segmenter | None, dict]:
+    """The configuration's segmenter (None when it cannot run here) and its result row so far.
+
+    The row carries ``load_peak_rss_mb`` (loading may peak higher than running) or ``skipped`` with the reason.
+    """
+    row = {"backend": config.backend, "precision": config.precision, "size": config.size, "batch": config.batch}
+    try:
+        with PeakMemory(torch.device("cpu")) as loading:
+            segmenter = backends.create(config.backend, log=log, **config.options(model, weights))
+    except U2LiveError as err:
+        return None, {**row, "skipped": str(err)}
+    row.update(precision=segmenter.precision, describe=segmenter.describe(), device=str(device_of(segmenter)),
+               load_peak_rss_mb=loading.peak_rss_mb)
+    return segmenter, row
+
+
+def device_of(segmenter: backends.Segmenter) -> torch.device:
+    """The device the segmenter's tensors live on (CPU for backends that do not say)."""
+    return torch.device(getattr(segmenter, "device", None) or "cpu")
+
+
+def bench_model(segmenter: backends.Segmenter, row: dict, images: Sequence[np.ndarray], *, frames: int,
+                warmup: int) -> dict:
+    """Model-only FPS, per-call latency and peak memory: ``infer_tensor`` on an input already on the device."""
+    device = device_of(segmenter)
+    batch = torch.from_numpy(input_batch(images, row["size"], row["batch"])).to(device)  # [B, 3, S, S]
+    with torch.inference_mode(), PeakMemory(device) as memory:
+        latencies = time_calls(lambda: segmenter.infer_tensor(batch), runs=math.ceil(frames / row["batch"]),
+                               warmup=warmup, device=device)
+    return {**row, "stage": "model", **summarise(latencies, row["batch"]), **memory.as_dict()}
+
+
+def close_segmenter(segmenter: backends.Segmenter) -> None:
+    segmenter.close()
+    gc.collect()  # release the backend's arenas before the next configuration's memory is measured
+
+
+def reference_module(model: str = "u2netp", weights=None) -> torch.nn.Module:
+    """The authors' model as their ``u2net_test.py`` runs it: FP32 eager, BatchNorm layers present (our folded
+    weights with identity BatchNorms restored: same layout and outputs), contiguous memory format, all seven
+    outputs computed."""
+    return unfold_batchnorm(weights_mod.load(model, weights)).eval()
+
+
+def bench_reference(images: Sequence[np.ndarray], *, frames: int, warmup: int, model: str = "u2netp",
+                    weights=None) -> dict:
+    """The reference every configuration is compared with: the authors' path at 320x320, batch 1, on the GPU
+    when there is one (as their script does), else the CPU. Autograd is off (their script leaves it on, which only
+    costs time we would not charge to them)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with PeakMemory(device) as memory:
+        net = reference_module(model, weights).to(device)
+        batch = torch.from_numpy(to_model_input(images[:1], REFERENCE_SIZE)).to(device)  # [1, 3, 320, 320]
+        with torch.no_grad():
+            latencies = time_calls(lambda: net(batch), runs=frames, warmup=warmup, device=device)
+    del net
+    gc.collect()
+    return {"backend": REFERENCE_BACKEND, "precision": "fp32", "size": REFERENCE_SIZE, "batch": 1, "stage": "model",
+            "device": str(device), "describe": "authors' eager FP32 model, contiguous, their preprocessing",
+            "ratio_to_reference": 1.0, **summarise(latencies, 1), **memory.as_dict()}
+
+
+def add_ratios(rows: list[dict], reference: dict) -> None:
+    """``ratio_to_reference``: each row's FPS over the reference's (above 1 is faster than the authors' path)."""
+    for row in rows:
+        if row.get("fps") and reference.get("fps"):
+            row["ratio_to_reference"] = round(row["fps"] / reference["fps"], 3)

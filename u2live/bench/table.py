@@ -1,0 +1,71 @@
+"""The terminal table of a benchmark run, and the JSON file beside it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import InputError
+from ..machine import describe
+from ..stats import STAGES
+
+COLUMNS = ("what", "backend", "precision", "size", "batch", "FPS", "x ref", "p50 ms", "p99 ms", "peak RSS MB")
+
+
+def row_label(row: dict) -> str:
+    if row["backend"] == "reference":
+        return "reference"
+    return row["stage"] if row["stage"] == "model" else f"pipeline {row.get('path', '')}".strip()
+
+
+def _cells(row: dict) -> list[str]:
+    if row.get("skipped"):
+        return [row_label(row), row["backend"], str(row.get("precision") or "default"), str(row["size"]),
+                str(row["batch"]), "skipped", "", "", "", ""]
+    return [row_label(row), row["backend"], str(row["precision"]), str(row["size"]), str(row["batch"]),
+            _num(row.get("fps"), 2), _num(row.get("ratio_to_reference"), 2, suffix="x"),
+            _num(row.get("latency_ms_p50"), 1), _num(row.get("latency_ms_p99"), 1), _num(row.get("peak_rss_mb"), 0)]
+
+
+def _num(value, digits: int, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def format_table(report: dict) -> str:
+    """The results as aligned text: one line per row, then per-stage breakdowns, the paper's figure, the machine."""
+    rows = [list(COLUMNS)] + [_cells(row) for row in report["results"]]
+    gpu = any(row.get("peak_device_mb") is not None for row in report["results"])
+    if gpu:
+        rows[0].append("peak GPU MB")
+        for line, row in zip(rows[1:], report["results"]):
+            line.append(_num(row.get("peak_device_mb"), 0))
+    widths = [max(len(line[i]) for line in rows) for i in range(len(rows[0]))]
+    text = ["  ".join(cell.rjust(w) if i >= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+            for line in rows]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    text.extend(_breakdowns(report["results"]))
+    paper = report.get("paper")
+    if paper:
+        text.append(f"For context, {paper['label']}: {paper['fps']:.0f} FPS.")
+    text.append(f"Machine: {describe(report['machine'])}. Clip: {report['clip']['name']} "
+                f"({report['clip']['width']}x{report['clip']['height']}).")
+    text.append("x ref: FPS over the reference (the authors' FP32 eager model, 320x320, batch 1) in this run; "
+                "model latency is per call (a whole batch); pipeline latency is capture-to-sink (live path only).")
+    return "\n".join(text)
+
+
+def _breakdowns(results: list[dict]) -> list[str]:
+    lines = []
+    for row in results:
+        if row.get("stage") == "pipeline" and row.get("stage_ms"):
+            parts = ", ".join(f"{name} {row['stage_ms'].get(name, 0.0):.1f}" for name in STAGES)
+            lines.append(f"  {row['backend']} {row['precision']} {row['size']} pipeline {row['path']}: "
+                         f"ms/frame {parts}")
+    return ["", "Per-stage wall time (ms per frame; threads overlap, so stages can sum above 1000/FPS):",
+            *lines] if lines else []
+
+
+def write_json(report: dict, path: Path) -> None:
+    try:
+        path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot write {path}: {err.strerror or err}") from err

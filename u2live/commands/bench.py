@@ -1,0 +1,78 @@
+"""``u2live bench``: FPS, latency and memory per backend x precision x size x batch, model only and end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..backends import check_size
+from ..bench import BenchPlan, format_table, run, write_json
+from ..options import model_options
+
+PATH_CHOICES = ("model", "offline", "live")
+
+
+def _split(values) -> list[str]:
+    """Repeated options and comma lists alike: ``--size 320 --size 192`` == ``--size 320,192``."""
+    return [item.strip() for value in values or () for item in str(value).split(",") if item.strip()]
+
+
+def _repeatable(option: click.Option) -> click.Option:
+    """The shared single-valued ``option`` made repeatable (and comma-separable), keeping its name, choices and
+    help: compare several values in one run without a second definition of the option."""
+    item_type = option.type
+
+    def convert(ctx, param, values):
+        return tuple(item_type.convert(item, param, ctx) for item in _split(values))
+
+    metavar = "[" + "|".join(item_type.choices) + "]" if isinstance(item_type, click.Choice) else item_type.name.upper()
+    return click.Option(option.opts, multiple=True, callback=convert, metavar=metavar,
+                        help=f"{option.help} Repeat, or give a comma list, to compare several; "
+                             f"default: {_DEFAULTS[option.name]}.")
+
+
+_DEFAULTS = {"backend": "every backend usable here (so does auto)", "precision": "each backend's default", "size": "320"}
+
+
+def multi_valued(command: click.Command) -> click.Command:
+    for i, param in enumerate(command.params):
+        if param.name in _DEFAULTS:
+            command.params[i] = _repeatable(param)
+    return command
+
+
+@multi_valued
+@click.command()
+@click.option("--input", "-i", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Video clip for the pipeline runs (and the model's input frames). "
+                   "Default: a built-in synthetic clip, written with PyAV to a temporary file.")
+@click.option("--batch", "batches", multiple=True, metavar="N", callback=lambda ctx, param, values: tuple(
+                  click.IntRange(min=1).convert(item, param, ctx) for item in _split(values)),
+              help="Frames per model call (offline pipeline too); repeat or comma list. Default: 1.")
+@click.option("--frames", type=click.IntRange(min=1), default=24, show_default=True,
+              help="Timed frames per configuration and path (after warm-up).")
+@click.option("--only", "paths", multiple=True, type=click.Choice(PATH_CHOICES),
+              help="Measure only these: model (model only), offline (u2live video's pipeline), live (the webcam "
+                   "path). Default: all three.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JSON to this file.")
+@click.option("--note", help="Recorded in the JSON's machine info (e.g. 'cores shared with other jobs').")
+@model_options
+def bench(input_path, batches, frames, paths, json_path, note, weights, model, size, backend, precision):
+    """Measure speed: model-only FPS and latency (p50/p99) for each configuration, the end-to-end pipeline FPS
+    with a per-stage breakdown, the live path's capture-to-sink latency, and peak memory.
+
+    The authors' own path (FP32 eager, their preprocessing, 320x320, batch 1) is measured in the same run and
+    every figure is shown as a ratio to it.
+    """
+    for value in size:
+        check_size(value)
+    plan = BenchPlan(input=input_path, backends=backend, precisions=precision, sizes=size or (320,),
+                     batches=batches or (1,), frames=frames, paths=paths or PATH_CHOICES, model=model,
+                     weights=weights, note=note)
+    report = run(plan, log=lambda line: click.echo(f"u2live bench: {line}", err=True))
+    click.echo(format_table(report))
+    if json_path is not None:
+        write_json(report, json_path)
+        click.echo(f"wrote {json_path}", err=True)
+

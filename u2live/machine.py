@@ -1,0 +1,121 @@
+"""What machine a benchmark ran on: CPU, cores, memory, GPU and driver, library versions.
+
+Every figure we publish carries this, so a number is never quoted without the machine that produced it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+
+
+def machine_info(note: str | None = None) -> dict:
+    """A JSON-ready description of this machine; ``note`` records conditions (e.g. "cores shared")."""
+    info = {
+        "cpu": cpu_model(),
+        "cores_logical": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": _torch_threads(),
+        "ram_gb": ram_gb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": library_versions(),
+        "gpu": gpu_info(),
+    }
+    if note:
+        info["note"] = note
+    return info
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def ram_gb() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)  # kB -> GiB
+    except OSError:
+        pass
+    return None
+
+
+def library_versions() -> dict:
+    """Installed versions of the libraries whose speed we measure (None when not installed)."""
+    names = {"u2live": "u2live", "torch": "torch", "onnxruntime": "onnxruntime", "av": "av",
+             "opencv": "opencv-python-headless", "numpy": "numpy", "torch_tensorrt": "torch-tensorrt",
+             "tensorrt": "tensorrt"}
+    versions = {}
+    for key, dist in names.items():
+        try:
+            versions[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[key] = None
+    if versions["opencv"] is None:  # the non-headless wheel, or a distribution build
+        versions["opencv"] = _module_version("cv2")
+    return versions
+
+
+def _module_version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except (ImportError, AttributeError):
+        return None
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
+
+
+def gpu_info() -> dict | None:
+    """Name, compute capability, memory, driver and CUDA versions of GPU 0; None without a CUDA GPU."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "name": props.name,
+        "capability": f"{props.major}.{props.minor}",
+        "memory_gb": round(props.total_memory / 2**30, 1),
+        "count": torch.cuda.device_count(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "driver": nvidia_driver(),
+    }
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version from nvidia-smi (torch does not expose it)."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else None
+
+
+def describe(info: dict) -> str:
+    """One line naming the machine, for table captions: "AMD EPYC, 2 cores, 23.5 GiB RAM, no GPU"."""
+    gpu = info.get("gpu")
+    gpu_text = f"{gpu['name']} (driver {gpu.get('driver') or '?'})" if gpu else "no GPU"
+    cores = info.get("cores_usable") or info.get("cores_logical")
+    text = f"{info.get('cpu')}, {cores} cores, {info.get('ram_gb')} GiB RAM, {gpu_text}"
+    return f"{text}; {info['note']}" if info.get("note") else text
