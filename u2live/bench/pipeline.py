@@ -11,6 +11,7 @@ Two paths per configuration, both through :func:`u2live.pipeline.run_pipeline`, 
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import torch
@@ -45,24 +46,33 @@ class NullSink:
 
 
 def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, work_dir: Path) -> dict:
-    """One pipeline run of up to ``frames`` frames of ``clip`` on ``path`` (offline or live) -> a result row."""
+    """One pipeline run of up to ``frames`` frames of ``clip`` on ``path`` (offline or live) -> a result row.
+
+    Built as ``u2live video`` / ``u2live webcam`` build it (their defaults: blurred background, ``auto``
+    smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
+    """
     from ..backgrounds import parse_background
     from ..pipeline import Stages, run_pipeline
-    from ..sinks import FileSink
+    from ..sinks import open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
 
     device = device_of(segmenter)
     live = path == "live"
+    stop = threading.Event()
     source = open_source(str(clip), live=live)
     stages = Stages(mode="composite", smoother=make_smoother(DEFAULT_SMOOTHING),
                     background=parse_background(DEFAULT_BACKGROUND), device=device)
-    sinks = [NullSink()] if live else [FileSink(work_dir / f"bench-{row['backend']}.mp4", source.info)]
+    if live:
+        sinks = [NullSink()]
+    else:
+        sinks = open_sinks(output=work_dir / f"bench-{row['backend']}.mp4", info=source.info, alpha=stages.alpha,
+                            stop_event=stop)
     # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
     stats = PipelineStats(synchronize=torch.cuda.synchronize if device.type == "cuda" else None)
     with PeakMemory(device) as memory:
         run_pipeline(source, segmenter, stages, sinks, batch=1 if live else row["batch"], max_frames=frames,
-                     stats=stats)
+                     stats=stats, stop_event=stop, queue_size=2 if live else 8)
     return pipeline_row(row, stats, path=path, memory=memory)
 
 

@@ -1,0 +1,170 @@
+"""``u2live bench``: plans, clocks, memory probes, the synthetic clip, the JSON it writes, and its pipeline FPS
+against ``u2live video``'s wall clock. No timed assertions on speed itself (figures live in benchmarks/)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from u2live import backends
+from u2live.backends.base import Segmenter
+from u2live.bench import measure
+from u2live.bench.clip import write_clip
+from u2live.bench.model import PAPER, Config, plan
+from u2live.cli import main
+from u2live.errors import U2LiveError
+from u2live.machine import describe, machine_info
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """12 frames of the built-in synthetic clip at 320x240 (small, so the suite stays quick)."""
+    return write_clip(tmp_path_factory.mktemp("bench") / "clip.mp4", frames=12, width=320, height=240)
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+# --- machine info -------------------------------------------------------------------------------------------------
+
+def test_machine_info_names_cpu_cores_memory_and_versions():
+    info = machine_info("cores shared")
+    assert info["cpu"] and info["cores_logical"] >= 1 and info["ram_gb"] > 0
+    assert info["versions"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert info["versions"]["av"] == av.__version__
+    assert info["gpu"] is None or info["gpu"]["name"]
+    assert "cores shared" in describe(info) and info["cpu"] in describe(info)
+    json.dumps(info)  # JSON-ready
+
+
+# --- plans ----------------------------------------------------------------------------------------------------------
+
+class FakeGPUSegmenter(Segmenter):
+    """Fake at the GPU boundary: a backend this machine cannot run, to check it is reported, not run."""
+
+    @classmethod
+    def unavailable_reason(cls):
+        return "no CUDA GPU (fake backend for the test)"
+
+    def infer(self, batch):
+        raise AssertionError("must not run")
+
+
+def test_plan_defaults_to_every_usable_backend_at_its_default_precision(monkeypatch):
+    monkeypatch.setitem(backends.BACKENDS, "fakegpu", FakeGPUSegmenter)
+    configs, skipped = plan([], [], [320], [1])
+    usable = [name for name, cls in backends.BACKENDS.items() if cls.unavailable_reason() is None]
+    assert [c.backend for c in configs] == usable
+    assert all(c.precision is None and c.size == 320 and c.batch == 1 for c in configs)
+    assert skipped == ["fakegpu: no CUDA GPU (fake backend for the test)"]
+
+
+def test_plan_is_the_product_of_the_requested_values():
+    configs, _ = plan(["torch", "auto", "torch"], ["fp32"], [320, 192], [1, 4])
+    assert configs == [Config("torch", "fp32", s, b) for s in (320, 192) for b in (1, 4)]
+
+
+def test_plan_rejects_an_unknown_backend():
+    with pytest.raises(U2LiveError, match="unknown backend 'nope'"):
+        plan(["nope"], [], [320], [1])
+
+
+# --- clocks and memory ------------------------------------------------------------------------------------------
+
+def test_time_calls_warms_up_then_times_each_run():
+    calls = []
+    latencies = measure.time_calls(lambda: (calls.append(1), time.sleep(0.01)), runs=3, warmup=2,
+                                   device=torch.device("cpu"))
+    assert len(calls) == 5 and len(latencies) == 3
+    assert all(ms >= 9.0 for ms in latencies)  # a sleep of 10 ms cannot be timed shorter (not a speed claim)
+
+
+def test_summarise_counts_frames_of_every_batch():
+    summary = measure.summarise([100.0, 100.0, 200.0, 200.0], batch=4)
+    assert summary["fps"] == pytest.approx(16 / 0.6, rel=1e-3)
+    assert summary["latency_ms_p50"] == 150.0 and 196.0 < summary["latency_ms_p99"] <= 200.0
+    assert summary["runs"] == 4 and len(summary["latencies_ms"]) == 4
+
+
+def test_peak_rss_is_per_configuration_not_process_wide():
+    with measure.PeakMemory(torch.device("cpu")) as big:
+        block = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
+        block.sum()
+    del block
+    with measure.PeakMemory(torch.device("cpu")) as small:
+        np.ones(2**20).sum()
+    assert big.peak_rss_mb is not None and small.peak_rss_mb is not None
+    if small.rss_scope == "configuration":
+        assert big.peak_rss_mb - small.peak_rss_mb > 150
+    assert big.peak_device_mb is None  # no device memory on the CPU
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA (CUDA events, device "
+                                                           "memory); run on a GPU host")
+def test_cuda_events_time_gpu_work_and_device_memory_is_measured():
+    device = torch.device("cuda")
+    x = torch.randn(2048, 2048, device=device)
+    with measure.PeakMemory(device) as memory:
+        latencies = measure.time_calls(lambda: x @ x, runs=3, warmup=1, device=device)
+    assert len(latencies) == 3 and all(ms > 0 for ms in latencies)
+    assert memory.peak_device_mb >= 16  # x and one product, 16 MiB each
+
+
+# --- the synthetic clip ----------------------------------------------------------------------------------------
+
+def test_synthetic_clip_decodes_with_a_moving_figure(clip):
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 12 and frames[0].shape == (240, 320, 3)
+    moved = np.abs(frames[0].astype(int) - frames[5].astype(int)).mean()
+    assert moved > 5  # the figure moves, the background does not stay identical by accident
+    assert frames[0].std() > 20  # textured, not flat
+
+
+def test_synthetic_clip_rejects_odd_sizes(tmp_path):
+    with pytest.raises(U2LiveError, match="even positive sizes"):
+        write_clip(tmp_path / "x.mp4", width=321)
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+def test_bench_model_only_writes_json_with_the_reference_and_ratios(clip, tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_cli("bench", "--input", str(clip), "--only", "model", "--backend", "torch", "--size", "64,96",
+                     "--batch", "1", "--batch", "2", "--frames", "2", "--json", str(out), "--note", "test")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["machine"]["note"] == "test" and report["paper"]["fps"] == PAPER["fps"]
+    reference, *rows = report["results"]
+    assert reference["backend"] == "reference" and reference["size"] == 320 and reference["ratio_to_reference"] == 1
+    assert [(r["size"], r["batch"]) for r in rows] == [(64, 1), (64, 2), (96, 1), (96, 2)]
+    for row in rows:
+        assert row["stage"] == "model" and row["precision"] == "fp32" and row["fps"] > 0
+        assert row["ratio_to_reference"] == pytest.approx(row["fps"] / reference["fps"], rel=1e-2)
+        assert 0 < row["latency_ms_p50"] <= row["latency_ms_p99"] and row["peak_rss_mb"] > 0
+    assert "paper" in result.stdout and "40 FPS" in result.stdout and "reference" in result.stdout
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--size", "100"], 1, "multiple of 32"),
+    (["--batch", "0"], 2, "--batch"),
+    (["--backend", "nope"], 2, "nope"),
+    (["--input", "/no/such/clip.mp4"], 2, "does not exist"),
+])
+def test_bench_rejects_bad_options_in_one_line(args, code, message):
+    done = subprocess.run([sys.executable, "-m", "u2live", "bench", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == code
+    assert message in done.stderr and "Traceback" not in done.stderr
