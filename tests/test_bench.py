@@ -140,11 +140,18 @@ def test_synthetic_clip_rejects_odd_sizes(tmp_path):
 
 # --- the command ------------------------------------------------------------------------------------------------
 
-def test_bench_model_only_writes_json_with_the_reference_and_ratios(clip, tmp_path):
-    out = tmp_path / "bench.json"
+@pytest.fixture(scope="module")
+def model_run(clip, tmp_path_factory):
+    """One short model-only run: 2 sizes x 2 batches of the torch backend, 2 timed frames each."""
+    out = tmp_path_factory.mktemp("run") / "bench.json"
     result = run_cli("bench", "--input", str(clip), "--only", "model", "--backend", "torch", "--size", "64,96",
                      "--batch", "1", "--batch", "2", "--frames", "2", "--json", str(out), "--note", "test")
     assert result.exit_code == 0, result.output
+    return result, out
+
+
+def test_bench_model_only_writes_json_with_the_reference_and_ratios(model_run):
+    result, out = model_run
     report = json.loads(out.read_text())
     assert report["machine"]["note"] == "test" and report["paper"]["fps"] == PAPER["fps"]
     reference, *rows = report["results"]
@@ -155,6 +162,19 @@ def test_bench_model_only_writes_json_with_the_reference_and_ratios(clip, tmp_pa
         assert row["ratio_to_reference"] == pytest.approx(row["fps"] / reference["fps"], rel=1e-2)
         assert 0 < row["latency_ms_p50"] <= row["latency_ms_p99"] and row["peak_rss_mb"] > 0
     assert "paper" in result.stdout and "40 FPS" in result.stdout and "reference" in result.stdout
+
+
+def test_report_script_turns_results_into_markdown_and_plots(model_run, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots need matplotlib: pip install 'u2live[bench]'")
+    _, out = model_run
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "report.py"), str(out), "--out-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "bench.md").read_text()
+    assert "| reference | reference | fp32 | 320 | 1 |" in table and "| model | torch | fp32 | 96 | 2 |" in table
+    assert "GTX 1080 Ti" in table and "test" in table  # the paper's figure, labelled; the machine note
+    for name in ("bench-fps.png", "bench-latency.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("args, code, message", [
