@@ -16,3 +16,7 @@ class InputError(U2LiveError, ValueError):
 
 class BackendError(U2LiveError, RuntimeError):
     """An inference backend is unknown or cannot run here."""
+
+
+class OutputError(U2LiveError, OSError):
+    """An output (file, stream, virtual camera, window) cannot be opened or written."""
