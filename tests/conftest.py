@@ -54,3 +54,88 @@ def rembg_onnx() -> Path:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     pytest.skip("rembg's u2netp.onnx is missing: run .ci/run's media step or set U2LIVE_REMBG_ONNX")
+
+
+@pytest.fixture(scope="session")
+def write_clip():
+    """``write_clip(path, frames=24, fps=12, size=(96, 72), audio=True, ticks=None)`` writes a short real clip with
+    PyAV: a moving colour pattern (H.264 for .mp4/.mkv), a 440 Hz AAC tone as long as the video, and, with
+    ``ticks``, those exact video timestamps in units of 1/(fps*10) (a variable-frame-rate clip). Returns the path."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    def write(path, *, frames=24, fps=12, size=(96, 72), audio=True, ticks=None):
+        width, height = size
+        with av.open(str(path), "w") as out:
+            video = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+            video.width, video.height, video.pix_fmt = width, height, "yuv444p" if width % 2 else "yuv420p"
+            video.codec_context.time_base = Fraction(1, fps * 10)
+            tone = out.add_stream("aac", rate=48000, layout="mono") if audio else None
+            yy, xx = np.mgrid[0:height, 0:width]
+            for i in range(frames):
+                image = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, np.full_like(xx, i * 10 % 256)], -1)
+                frame = av.VideoFrame.from_ndarray(image.astype(np.uint8), format="rgb24")
+                frame.pts = ticks[i] if ticks is not None else i * 10
+                out.mux(video.encode(frame))
+            out.mux(video.encode(None))
+            if tone is not None:
+                seconds = (ticks[-1] + 10 if ticks is not None else frames * 10) / (fps * 10)
+                t = np.arange(int(seconds * 48000)) / 48000
+                samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]  # [1, S]
+                for start in range(0, samples.shape[1], 1024):
+                    chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 1024]),
+                                                       format="fltp", layout="mono")
+                    chunk.sample_rate, chunk.pts = 48000, start
+                    out.mux(tone.encode(chunk))
+                out.mux(tone.encode(None))
+        return path
+
+    return write
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc (connecting would use up ``-listen 1``)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(int(f.split()[1].split(":")[1], 16) == port and f.split()[3] == "0A" for f in lines):
+            return True
+    return False
+
+
+@pytest.fixture
+def rtmp_server(tmp_path):
+    """A real RTMP server on loopback: ``ffmpeg -listen 1 -i rtmp://127.0.0.1:PORT/live/x -c copy got.flv``.
+    Yields an object with ``url``, ``recording`` (got.flv) and ``wait()`` (for ffmpeg to finish the file)."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    from types import SimpleNamespace
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is missing: install it (apt-get install ffmpeg) for the RTMP tests")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url, recording = f"rtmp://127.0.0.1:{port}/live/x", tmp_path / "got.flv"
+    process = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-listen", "1", "-i", url, "-c", "copy",
+                                "-y", str(recording)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not _listening(port) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _listening(port):
+        process.kill()
+        pytest.fail(f"ffmpeg did not start listening on port {port}: {process.stderr.read().decode()[-500:]}")
+
+    def wait(timeout: float = 20.0) -> int:
+        return process.wait(timeout=timeout)
+
+    yield SimpleNamespace(url=url, recording=recording, wait=wait, process=process)
+    if process.poll() is None:
+        process.kill()
+        process.wait()

@@ -237,7 +237,7 @@ class FileSource(Source):
         return seconds if last is None or seconds > last else last + float(step * self._stream.time_base)
 
     def _hand_over(self, item) -> None:
-        if self.live:  # newest only: replace what the consumer has not taken yet
+        if self.live and item is not _END:  # newest only: replace what the consumer has not taken yet
             while True:
                 try:
                     self._queue.get_nowait()
