@@ -53,8 +53,10 @@ def _register() -> None:
     # One line per command module; each module defines a click command named like the module.
     from .commands.segment import segment
     from .commands.bench import bench
+    from .commands.video import video
+    from .commands.webcam import webcam
 
-    for command in (segment, bench):
+    for command in (segment, video, webcam, bench):
         main.add_command(command)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -35,3 +36,43 @@ def segmenter_options(weights, model, size, backend, precision) -> dict:
     if precision != "auto":
         options["precision"] = precision
     return options
+
+
+def _parse_background(ctx, param, value):
+    from .backgrounds import parse_background
+
+    return parse_background(value)  # an InputError here is one line and exit 1, before the model loads
+
+
+def _check_smoothing(ctx, param, value):
+    from .smoothing import make_smoother
+
+    make_smoother(value)  # validate now; each run makes its own smoother (temporal state is per run)
+    return value
+
+
+def video_options(command):
+    """The options ``u2live video`` and ``u2live webcam`` share: what the output looks like, where it goes, how
+    long the run is, plus :func:`model_options`. ``--bg`` arrives parsed, as a ``BackgroundSpec``."""
+    from .backgrounds import BACKGROUND_HELP
+    from .smoothing import SMOOTHING_HELP
+
+    decorators = [
+        click.option("--bg", "background", default="blur", show_default=True, callback=_parse_background,
+                     help=BACKGROUND_HELP),
+        click.option("--mode", type=click.Choice(["composite", "matte"]), default="composite", show_default=True,
+                     help="composite: the subject over the background; matte: the grayscale mask as the video."),
+        click.option("--smoothing", default="auto", show_default=True, callback=_check_smoothing,
+                     help=SMOOTHING_HELP),
+        click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path), default=None,
+                     help="Write a video file: H.264 MP4 by default, other formats by extension; with --bg "
+                          "transparent: .mov (ProRes 4444), .webm (VP9) or a PNG sequence (frame_%05d.png)."),
+        click.option("--rtmp", metavar="URL", default=None,
+                     help="Stream to an RTMP server (FLV, H.264, AAC), e.g. rtmp://host/live/key."),
+        click.option("--preview/--no-preview", default=False, show_default=True,
+                     help="Show a preview window with FPS and latency; q or Esc stops."),
+        click.option("--max-frames", type=click.IntRange(min=1), default=None,
+                     help="Stop after this many frames."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
+    ]
+    return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), model_options(command))

@@ -1,0 +1,29 @@
+"""``u2live webcam``: live background replacement from a camera into a virtual camera (and/or preview, file, RTMP)."""
+from __future__ import annotations
+
+import click
+
+from ..options import video_options
+from .video import run_job
+
+
+@click.command()
+@click.option("--source", "source_spec", default="0", show_default=True, metavar="0|/dev/videoN|FILE|URL",
+              help="Camera index, V4L2 device, stream URL, or a video file standing in for a camera "
+                   "(paced at its own frame rate).")
+@click.option("--vcam/--no-vcam", default=True, show_default=True,
+              help="Send the result to a virtual camera (v4l2loopback on Linux) for Zoom, Meet, OBS...")
+@click.option("--width", type=click.IntRange(min=1), default=None, help="Ask the camera for this width.")
+@click.option("--height", type=click.IntRange(min=1), default=None, help="Ask the camera for this height.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Ask the camera for this frame rate.")
+@video_options
+def webcam(source_spec, vcam, output, rtmp, preview, **options):
+    """Replace the background of a live camera feed, frame by frame, newest frame first.
+
+    Stale frames are dropped so the output keeps up with the camera. Ctrl-C (or q / Esc in the preview) stops and
+    closes every output cleanly.
+    """
+    if not (vcam or preview or output or rtmp):
+        raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")
+    run_job(source_spec, live=True, output=output, rtmp=rtmp, vcam=vcam, preview=preview, **options)
