@@ -50,6 +50,7 @@ class FileSink(Sink):
 
     @property
     def frames(self) -> int:
+        """Frames written so far (also after close)."""
         return self._writer.frames
 
     def write(self, frame: Frame) -> None:
@@ -74,8 +75,6 @@ def _codec_for(path: str, alpha: bool) -> VideoCodec:
 
 def _check_writable(path: Path) -> None:
     """Fail before any frame is processed, with the reason the OS gives."""
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory (for a PNG sequence end it with '/')")
     if not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: the directory {path.parent} does not exist")
     existed = path.exists()

@@ -6,9 +6,13 @@ writer thread, and ``rw_timeout`` bounds the connect, handshake and every write.
 ``avio_open`` while holding the GIL and without an interrupt callback: a server that accepts TCP but never answers
 the handshake would freeze the whole process.) A refused or failed connection surfaces as an ``OutputError`` on the
 next write.
+
+A stream plays in real time, so frames that come faster (a file processed offline on a fast machine) are paced
+to their timestamps, at most ``LEAD_SECONDS`` ahead, like ``ffmpeg -re``; otherwise servers drop or refuse them.
 """
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from ..errors import OutputError
@@ -17,7 +21,8 @@ from .base import Sink
 from .encoding import VideoCodec, VideoEncoder
 
 RW_TIMEOUT_SECONDS = 5
-QUEUE_PACKETS = 120  # about 2 s of video and audio at 30 fps
+LEAD_SECONDS = 1.0  # how far ahead of real time a file may be sent (a live source is never ahead)
+QUEUE_PACKETS = 600  # ~10 s of video and audio at 30 fps: room for the connect and for bursts
 
 
 def low_latency_h264(info: VideoInfo) -> VideoCodec:
@@ -47,6 +52,8 @@ class RtmpSink(Sink):
         self.info = info
         self.rw_timeout = rw_timeout
         self._encoder: VideoEncoder | None = None
+        self._clock: float | None = None  # perf_counter() at pts 0
+        self.frames = 0
         self._connect()
 
     def _connect(self) -> None:
@@ -59,14 +66,20 @@ class RtmpSink(Sink):
         self._encoder = VideoEncoder(self.url, self.info, low_latency_h264(self.info), format="fifo",
                                      container_options=options, audio=self.info.audio, audio_codec="aac")
 
-    @property
-    def frames(self) -> int:
-        return self._encoder.frames if self._encoder is not None else 0
-
     def write(self, frame: Frame) -> None:
         if self._encoder is None:
             raise OutputError(f"the stream to {self.url} is closed")
+        self._pace(frame.pts)
         self._encoder.write(frame)
+        self.frames += 1
+
+    def _pace(self, pts: float) -> None:
+        now = time.perf_counter()
+        if self._clock is None:
+            self._clock = now - pts
+        ahead = self._clock + pts - now - LEAD_SECONDS
+        if ahead > 0:
+            time.sleep(min(ahead, 1.0))  # bounded: a jump in timestamps must not stall the writer
 
     def _close(self) -> None:
         encoder, self._encoder = self._encoder, None
