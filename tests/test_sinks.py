@@ -185,6 +185,21 @@ def test_rtmp_with_nothing_listening_fails_fast_with_one_line(write_clip, tmp_pa
     assert time.monotonic() - started < 30  # bounded, not a hang (a generous bound: this is no speed test)
 
 
+def test_rtmp_server_that_never_answers_times_out_instead_of_hanging():
+    """A socket that accepts the connection but never speaks RTMP: the handshake times out (rw_timeout)."""
+    import socket
+
+    info = VideoInfo(width=64, height=48, fps=Fraction(10))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"rtmp://127.0.0.1:{silent.getsockname()[1]}/live/x"
+        with pytest.raises(OutputError, match="timed out"):
+            with RtmpSink(url, info, rw_timeout=0.5) as sink:
+                for index in range(100):  # paced: 10 s of frames; the error comes long before
+                    sink.write(Frame(np.zeros((48, 64, 3), np.uint8), index / 10, index))
+
+
 @pytest.fixture
 def unused_port():
     import socket
