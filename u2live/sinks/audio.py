@@ -15,7 +15,8 @@ import av
 from ..errors import InputError
 
 # Containers whose muxer accepts a codec that common players or servers then reject: copy only these codecs there.
-COPY_ONLY = {"flv": {"aac", "mp3"}, "webm": {"opus", "vorbis"}}
+COPY_ONLY = {"flv": {"aac", "mp3"}, "webm": {"opus", "vorbis"},
+             "mp4": {"aac", "ac3", "eac3", "mp3", "opus", "alac", "flac"}}  # not PCM: few MP4 players take it
 
 
 class AudioFeed:
