@@ -56,8 +56,6 @@ def results_table(rows: list[dict]) -> list[str]:
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         if row.get("skipped"):
-            lines.append(f"| {kind(row)} | {row['backend']} | {row.get('precision') or 'default'} | {row['size']} "
-                         f"| {row['batch']} | skipped: {row['skipped']} | | | | |")
             continue
         lines.append(f"| {kind(row)} | {row['backend']} | {row['precision']} | {row['size']} | {row['batch']} "
                      f"| {_fmt(row.get('fps'), 2)} | {_fmt(row.get('ratio_to_reference'), 2, '×')} "
@@ -79,20 +77,28 @@ def stages_table(rows: list[dict]) -> list[str]:
 
 def markdown(report: dict) -> str:
     rows = report["results"]
-    paper = report.get("paper") or {}
     clip = report.get("clip", {})
     parts = [f"Machine: {machine_line(report['machine'])}. Run {report.get('created', '')}; clip: "
              f"{clip.get('name')} ({clip.get('width')}x{clip.get('height')}).", "", *results_table(rows), ""]
     if stages_table(rows):
         parts += ["Per-stage wall time, ms per frame (decode and encode run in their own threads and overlap "
                   "the model):", "", *stages_table(rows), ""]
-    parts.append("× reference: FPS over the authors' FP32 eager model (their preprocessing, 320×320, batch 1) "
-                 "measured in the same run. Model latency is per call (a whole batch); pipeline latency is "
-                 "capture-to-sink on the live path.")
+    return "\n".join(parts + [f"- {note}" for note in notes(report)]) + "\n"
+
+
+def notes(report: dict) -> list[str]:
+    """What the table's figures mean, what was not measured and why, and the paper's figure for context."""
+    lines = ["× reference: FPS over the authors' FP32 eager model (their preprocessing, 320×320, batch 1) measured "
+             "in the same run. Model latency is per call (a whole batch); pipeline latency is capture-to-sink, "
+             "live path only."]
+    lines += [f"Not measured: {row['backend']} {row.get('precision') or 'default'} {row['size']} batch "
+              f"{row['batch']}: {row['skipped']}" for row in report["results"] if row.get("skipped")]
+    lines += [f"Not usable on this machine: {line}" for line in report.get("skipped", [])]
+    paper = report.get("paper")
     if paper:
-        parts.append(f"For context, the paper's figure (not measured here): {paper.get('fps'):.0f} FPS for U2-Net† "
-                     f"at 320×320 on a GTX 1080 Ti, model only.")
-    return "\n".join(parts) + "\n"
+        lines.append(f"For context, the paper's figure (not measured here): {paper['fps']:.0f} FPS for U2-Net† at "
+                     "320×320 on a GTX 1080 Ti, model only.")
+    return lines
 
 
 def plot_fps(report: dict, path: Path) -> None:

@@ -18,9 +18,6 @@ def row_label(row: dict) -> str:
 
 
 def _cells(row: dict) -> list[str]:
-    if row.get("skipped"):
-        return [row_label(row), row["backend"], str(row.get("precision") or "default"), str(row["size"]),
-                str(row["batch"]), "skipped", "", "", "", ""]
     return [row_label(row), row["backend"], str(row["precision"]), str(row["size"]), str(row["batch"]),
             _num(row.get("fps"), 2), _num(row.get("ratio_to_reference"), 2, suffix="x"),
             _num(row.get("latency_ms_p50"), 1), _num(row.get("latency_ms_p99"), 1), _num(row.get("peak_rss_mb"), 0)]
@@ -32,17 +29,20 @@ def _num(value, digits: int, suffix: str = "") -> str:
 
 def format_table(report: dict) -> str:
     """The results as aligned text: one line per row, then per-stage breakdowns, the paper's figure, the machine."""
-    rows = [list(COLUMNS)] + [_cells(row) for row in report["results"]]
-    gpu = any(row.get("peak_device_mb") is not None for row in report["results"])
-    if gpu:
+    measured = [row for row in report["results"] if not row.get("skipped")]
+    rows = [list(COLUMNS)] + [_cells(row) for row in measured]
+    if any(row.get("peak_device_mb") is not None for row in measured):
         rows[0].append("peak GPU MB")
-        for line, row in zip(rows[1:], report["results"]):
+        for line, row in zip(rows[1:], measured):
             line.append(_num(row.get("peak_device_mb"), 0))
     widths = [max(len(line[i]) for line in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.rjust(w) if i >= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
-    text.extend(_breakdowns(report["results"]))
+    text.extend(_breakdowns(measured))
+    text.extend(f"Not measured: {row['backend']} {row.get('precision') or 'default'} {row['size']} batch "
+                f"{row['batch']}: {row['skipped']}" for row in report["results"] if row.get("skipped"))
+    text.extend(f"Not usable here: {line}" for line in report.get("skipped", []))
     paper = report.get("paper")
     if paper:
         text.append(f"For context, {paper['label']}: {paper['fps']:.0f} FPS.")

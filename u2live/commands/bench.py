@@ -17,16 +17,20 @@ def _split(values) -> list[str]:
     return [item.strip() for value in values or () for item in str(value).split(",") if item.strip()]
 
 
+def _each(item_type: click.ParamType):
+    """A callback converting every item of a repeated, comma-separable option with ``item_type``."""
+    def convert(ctx, param, values):
+        return tuple(item_type.convert(item, param, ctx) for item in _split(values))
+
+    return convert
+
+
 def _repeatable(option: click.Option) -> click.Option:
     """The shared single-valued ``option`` made repeatable (and comma-separable), keeping its name, choices and
     help: compare several values in one run without a second definition of the option."""
     item_type = option.type
-
-    def convert(ctx, param, values):
-        return tuple(item_type.convert(item, param, ctx) for item in _split(values))
-
     metavar = "[" + "|".join(item_type.choices) + "]" if isinstance(item_type, click.Choice) else item_type.name.upper()
-    return click.Option(option.opts, multiple=True, callback=convert, metavar=metavar,
+    return click.Option(option.opts, multiple=True, callback=_each(item_type), metavar=metavar,
                         help=f"{option.help} Repeat, or give a comma list, to compare several; "
                              f"default: {_DEFAULTS[option.name]}.")
 
@@ -46,14 +50,14 @@ def multi_valued(command: click.Command) -> click.Command:
 @click.option("--input", "-i", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Video clip for the pipeline runs (and the model's input frames). "
                    "Default: a built-in synthetic clip, written with PyAV to a temporary file.")
-@click.option("--batch", "batches", multiple=True, metavar="N", callback=lambda ctx, param, values: tuple(
-                  click.IntRange(min=1).convert(item, param, ctx) for item in _split(values)),
+@click.option("--batch", "batches", multiple=True, metavar="N", callback=_each(click.IntRange(min=1)),
               help="Frames per model call (offline pipeline too); repeat or comma list. Default: 1.")
 @click.option("--frames", type=click.IntRange(min=1), default=24, show_default=True,
               help="Timed frames per configuration and path (after warm-up).")
-@click.option("--only", "paths", multiple=True, type=click.Choice(PATH_CHOICES),
+@click.option("--only", "paths", multiple=True, metavar="[" + "|".join(PATH_CHOICES) + "]",
+              callback=_each(click.Choice(PATH_CHOICES)),
               help="Measure only these: model (model only), offline (u2live video's pipeline), live (the webcam "
-                   "path). Default: all three.")
+                   "path); repeat or comma list. Default: all three.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON to this file.")
 @click.option("--note", help="Recorded in the JSON's machine info (e.g. 'cores shared with other jobs').")
