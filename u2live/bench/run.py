@@ -34,6 +34,7 @@ class BenchPlan:
     model: str = "u2netp"
     weights: str | None = None
     note: str | None = None
+    reference: bool = True
     skipped: list[str] = field(default_factory=list)
 
 
@@ -46,16 +47,20 @@ def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
         work_dir = Path(tmp)
         clip = plan.input or write_clip(work_dir / "synthetic.mp4", frames=max(2 * plan.frames, 48))
         images = first_frames(clip, max(plan.batches or [1]))
-        log(f"reference: the authors' FP32 eager model, 320x320, batch 1 ({plan.frames} frames)")
-        reference = model_bench.bench_reference(images, frames=plan.frames, warmup=plan.warmup, model=plan.model,
-                                                weights=plan.weights)
-        results = [reference]
+        results = [_reference(plan, images, log)] if plan.reference else []
         for config in configs:
             results.extend(run_config(config, plan, images, clip, work_dir, log))
         clip_info = clip_description(plan, clip)
-    model_bench.add_ratios(results, reference)
+    if plan.reference:
+        model_bench.add_ratios(results, results[0])
     return {"machine": machine_info(plan.note), "paper": model_bench.PAPER, "created": time.strftime("%Y-%m-%d"),
             "clip": clip_info, "skipped": plan.skipped, "results": results}
+
+
+def _reference(plan: BenchPlan, images: list[np.ndarray], log: Callable[[str], None]) -> dict:
+    log(f"reference: the authors' FP32 eager model, 320x320, batch 1 ({plan.frames} frames)")
+    return model_bench.bench_reference(images, frames=plan.frames, warmup=plan.warmup, model=plan.model,
+                                       weights=plan.weights)
 
 
 def run_config(config: model_bench.Config, plan: BenchPlan, images: list[np.ndarray], clip: Path, work_dir: Path,
@@ -73,7 +78,8 @@ def run_config(config: model_bench.Config, plan: BenchPlan, images: list[np.ndar
             log(f"model: {name} ({plan.frames} frames)")
             rows.append(model_bench.bench_model(segmenter, row, images, frames=plan.frames, warmup=plan.warmup))
         for path in PATHS:
-            if path in plan.paths:
+            # the live path always runs batch 1: measure it once per backend, precision and size
+            if path in plan.paths and (path != "live" or config.batch == min(plan.batches)):
                 log(f"pipeline ({path}): {name} (up to {plan.frames} frames)")
                 rows.append(bench_pipeline(segmenter, row, clip, path=path, frames=plan.frames, work_dir=work_dir))
     finally:

@@ -58,11 +58,13 @@ def multi_valued(command: click.Command) -> click.Command:
               callback=_each(click.Choice(PATH_CHOICES)),
               help="Measure only these: model (model only), offline (u2live video's pipeline), live (the webcam "
                    "path); repeat or comma list. Default: all three.")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Measure the authors' FP32 eager path in the same run, for the ratios.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results as JSON to this file.")
 @click.option("--note", help="Recorded in the JSON's machine info (e.g. 'cores shared with other jobs').")
 @model_options
-def bench(input_path, batches, frames, paths, json_path, note, weights, model, size, backend, precision):
+def bench(input_path, batches, frames, paths, reference, json_path, note, weights, model, size, backend, precision):
     """Measure speed: model-only FPS and latency (p50/p99) for each configuration, the end-to-end pipeline FPS
     with a per-stage breakdown, the live path's capture-to-sink latency, and peak memory.
 
@@ -73,7 +75,7 @@ def bench(input_path, batches, frames, paths, json_path, note, weights, model, s
         check_size(value)
     plan = BenchPlan(input=input_path, backends=backend, precisions=precision, sizes=size or (320,),
                      batches=batches or (1,), frames=frames, paths=paths or PATH_CHOICES, model=model,
-                     weights=weights, note=note)
+                     weights=weights, note=note, reference=reference)
     report = run(plan, log=lambda line: click.echo(f"u2live bench: {line}", err=True))
     click.echo(format_table(report))
     if json_path is not None:
