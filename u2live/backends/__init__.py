@@ -9,6 +9,9 @@ import sys
 
 from ..errors import BackendError
 from .base import Segmenter, check_size
+from .onnx_runtime import OnnxRuntimeSegmenter
+from .tensorrt import TensorRTSegmenter
+from .torch_cuda import TorchCUDASegmenter
 from .torch_eager import TorchCPUSegmenter
 
 BACKENDS: dict[str, type[Segmenter]] = {}
@@ -20,9 +23,15 @@ def register(name: str, cls: type[Segmenter], *, auto_rank: int | None = None) -
     cls.name = name
     BACKENDS[name] = cls
     if auto_rank is not None:
-        AUTO_ORDER.insert(min(auto_rank, len(AUTO_ORDER)), name)
+        _RANKS[name] = auto_rank
+        AUTO_ORDER[:] = sorted(_RANKS, key=_RANKS.get)
 
 
+_RANKS: dict[str, int] = {}
+# auto's order, fastest first: TensorRT FP16 > torch CUDA (graphs) > ONNX Runtime on the CPU > eager torch.
+register("tensorrt", TensorRTSegmenter, auto_rank=0)
+register("cuda", TorchCUDASegmenter, auto_rank=1)
+register("cpu", OnnxRuntimeSegmenter, auto_rank=2)
 register("torch", TorchCPUSegmenter, auto_rank=99)
 
 

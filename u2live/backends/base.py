@@ -30,11 +30,18 @@ class Segmenter(ABC):
     name: str = ""
 
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
-                 precision: str = "fp32"):
+                 precision: str | None = None):
         self.model = model
         self.size = check_size(size)
         self.weights = weights
-        self.precision = precision
+        self.precision = precision or self.default_precision()
+
+    #: where ``infer_tensor`` wants its input (the GPU backends set their CUDA device)
+    device = torch.device("cpu")
+
+    def default_precision(self) -> str:
+        """The precision used when none is asked for (``--precision auto``); GPU backends decide per device."""
+        return "fp32"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
