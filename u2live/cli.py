@@ -55,8 +55,9 @@ def _register() -> None:
     from .commands.bench import bench
     from .commands.video import video
     from .commands.webcam import webcam
+    from .commands.build_engine import build_engine
 
-    for command in (segment, video, webcam, bench):
+    for command in (segment, video, webcam, bench, build_engine):
         main.add_command(command)
 
 
