@@ -110,7 +110,7 @@ def plot_fps(report: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))
     y = range(len(rows))[::-1]
     ax.barh(list(y), [row["fps"] for row in rows], color=[COLOURS[kind(row)] for row in rows])
-    for yi, row in zip(y, rows):
+    for yi, row in zip(y, rows, strict=True):
         ax.text(row["fps"], yi, f" {row['fps']:.2f} ({row.get('ratio_to_reference', 0):.2f}×)", va="center",
                 fontsize=8)
     ax.set_yticks(list(y), [label(row) for row in rows], fontsize=8)

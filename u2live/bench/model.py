@@ -13,6 +13,7 @@ from .. import backends
 from .. import weights as weights_mod
 from ..errors import U2LiveError
 from ..model import unfold_batchnorm
+from ..pipeline import segmenter_device
 from ..preprocess import to_model_input
 from .measure import PeakMemory, summarise, time_calls
 
@@ -81,20 +82,15 @@ def open_segmenter(config: Config, *, model: str = "u2netp", weights=None,
             segmenter = backends.create(config.backend, log=log, **config.options(model, weights))
     except U2LiveError as err:
         return None, {**row, "skipped": str(err)}
-    row.update(precision=segmenter.precision, describe=segmenter.describe(), device=str(device_of(segmenter)),
-               load_peak_rss_mb=loading.peak_rss_mb)
+    row.update(precision=segmenter.precision, describe=segmenter.describe(),
+               device=str(segmenter_device(segmenter)), load_peak_rss_mb=loading.peak_rss_mb)
     return segmenter, row
-
-
-def device_of(segmenter: backends.Segmenter) -> torch.device:
-    """The device the segmenter's tensors live on (CPU for backends that do not say)."""
-    return torch.device(getattr(segmenter, "device", None) or "cpu")
 
 
 def bench_model(segmenter: backends.Segmenter, row: dict, images: Sequence[np.ndarray], *, frames: int,
                 warmup: int) -> dict:
     """Model-only FPS, per-call latency and peak memory: ``infer_tensor`` on an input already on the device."""
-    device = device_of(segmenter)
+    device = segmenter_device(segmenter)
     batch = torch.from_numpy(input_batch(images, row["size"], row["batch"])).to(device)  # [B, 3, S, S]
     with torch.inference_mode(), PeakMemory(device) as memory:
         latencies = time_calls(lambda: segmenter.infer_tensor(batch), runs=math.ceil(frames / row["batch"]),
@@ -121,15 +117,19 @@ def bench_reference(images: Sequence[np.ndarray], *, frames: int, warmup: int, m
     costs time we would not charge to them)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with PeakMemory(device) as memory:
-        net = reference_module(model, weights).to(device)
-        batch = torch.from_numpy(to_model_input(images[:1], REFERENCE_SIZE)).to(device)  # [1, 3, 320, 320]
-        with torch.no_grad():
-            latencies = time_calls(lambda: net(batch), runs=frames, warmup=warmup, device=device)
-    del net
+        latencies = _time_reference(reference_module(model, weights).to(device), images, frames=frames,
+                                    warmup=warmup, device=device)
     gc.collect()
     return {"backend": REFERENCE_BACKEND, "precision": "fp32", "size": REFERENCE_SIZE, "batch": 1, "stage": "model",
             "device": str(device), "describe": "authors' eager FP32 model, contiguous, their preprocessing",
             "ratio_to_reference": 1.0, **summarise(latencies, 1), **memory.as_dict()}
+
+
+@torch.no_grad()
+def _time_reference(net: torch.nn.Module, images: Sequence[np.ndarray], *, frames: int, warmup: int,
+                    device: torch.device) -> list[float]:
+    batch = torch.from_numpy(to_model_input(images[:1], REFERENCE_SIZE)).to(device)  # [1, 3, 320, 320]
+    return time_calls(lambda: net(batch), runs=frames, warmup=warmup, device=device)
 
 
 def add_ratios(rows: list[dict], reference: dict) -> None:

@@ -19,7 +19,6 @@ import torch
 from ..frame import Frame
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
-from .model import device_of
 
 PATHS = ("offline", "live")
 DEFAULT_BACKGROUND = "blur"  # u2live video's default
@@ -52,12 +51,12 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
     """
     from ..backgrounds import parse_background
-    from ..pipeline import Stages, run_pipeline
+    from ..pipeline import Stages, run_pipeline, segmenter_device
     from ..sinks import open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
 
-    device = device_of(segmenter)
+    device = segmenter_device(segmenter)
     live = path == "live"
     stop = threading.Event()
     source = open_source(str(clip), live=live)

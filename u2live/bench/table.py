@@ -33,11 +33,11 @@ def format_table(report: dict) -> str:
     rows = [list(COLUMNS)] + [_cells(row) for row in measured]
     if any(row.get("peak_device_mb") is not None for row in measured):
         rows[0].append("peak GPU MB")
-        for line, row in zip(rows[1:], measured):
+        for line, row in zip(rows[1:], measured, strict=True):
             line.append(_num(row.get("peak_device_mb"), 0))
     widths = [max(len(line[i]) for line in rows) for i in range(len(rows[0]))]
-    text = ["  ".join(cell.rjust(w) if i >= 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-            for line in rows]
+    text = ["  ".join(cell.rjust(w) if i >= 3 else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(line, widths, strict=True))) for line in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.extend(_breakdowns(measured))
     text.extend(f"Not measured: {row['backend']} {row.get('precision') or 'default'} {row['size']} batch "

@@ -35,7 +35,8 @@ def _repeatable(option: click.Option) -> click.Option:
                              f"default: {_DEFAULTS[option.name]}.")
 
 
-_DEFAULTS = {"backend": "every backend usable here (so does auto)", "precision": "each backend's default", "size": "320"}
+_DEFAULTS = {"backend": "every backend usable here (so does auto)", "precision": "each backend's default",
+             "size": "320"}
 
 
 def multi_valued(command: click.Command) -> click.Command:
