@@ -1,0 +1,68 @@
+"""Our own exported graphs: the ONNX file the cpu backend runs, and the TensorRT-bound torch.export program."""
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from u2live.backends import export
+from u2live.backends.onnx_runtime import session
+from u2live.images import read_rgb
+from u2live.preprocess import to_model_input
+
+
+@pytest.fixture(scope="module")
+def reference_batch(reference_dir):
+    images = sorted((reference_dir / "test_images").iterdir())[:2]
+    return torch.from_numpy(to_model_input([read_rgb(p) for p in images], 320))  # [2, 3, 320, 320]
+
+
+def test_tensorrt_bound_program_has_no_ceil_mode_pooling():
+    floor = export.export_program(export.fused_mask("u2netp", None, pool_ceil=False), torch.zeros(1, 3, 320, 320))
+    assert export.pool_count_program(floor) == 33 and export.ceil_mode_pools_program(floor) == []
+    ceil = export.export_program(export.fused_mask("u2netp", None), torch.zeros(1, 3, 64, 64))
+    assert len(export.ceil_mode_pools_program(ceil)) == 33  # the check does see ceil mode when it is there
+
+
+def test_tensorrt_bound_onnx_has_no_ceil_mode_pooling():
+    graph = onnx.load_from_string(export.onnx_bytes(export.fused_mask("u2netp", None, pool_ceil=False), 64))
+    assert sum(n.op_type == "MaxPool" for n in graph.graph.node) == 33
+    assert export.ceil_mode_pools_onnx(graph) == []
+
+
+def test_floor_and_ceil_pooling_are_identical_at_320(reference_batch):
+    with torch.inference_mode():
+        ceil = export.fused_mask("u2netp", None, pool_ceil=True)(reference_batch)
+        floor = export.fused_mask("u2netp", None, pool_ceil=False)(reference_batch)
+    assert torch.equal(ceil, floor)
+
+
+def test_onnx_export_is_cached_and_matches_torch_and_the_official_graph(tmp_path, reference_batch, rembg_onnx):
+    lines = []
+    path, fields = export.cached_onnx("u2netp", None, 320, log=lines.append, directory=tmp_path)
+    assert len(lines) == 1 and "exporting ONNX graph" in lines[0] and path.name.startswith("u2netp-320-fp32-")
+    assert export.cached_onnx("u2netp", None, 320, log=lines.append, directory=tmp_path)[0] == path
+    assert len(lines) == 1  # the second run reuses the file
+    ours = session(path).run(None, {"input": reference_batch.numpy()})[0]
+    with torch.inference_mode():
+        eager = export.fused_mask("u2netp", None)(reference_batch).numpy()
+    official = session(rembg_onnx)
+    theirs = np.concatenate([official.run(None, {official.get_inputs()[0].name: x[None]})[0]  # batch 1 only
+                             for x in reference_batch.numpy()])
+    assert np.abs(ours - eager).max() < 1e-4 and np.abs(ours - theirs).max() < 1e-4
+
+
+def test_damaged_export_is_exported_again(tmp_path):
+    path, _ = export.cached_onnx("u2netp", None, 64, log=lambda line: None, directory=tmp_path)
+    path.write_bytes(b"not onnx")
+    lines = []
+    assert export.cached_onnx("u2netp", None, 64, log=lines.append, directory=tmp_path)[0] == path
+    assert lines and onnx.load(str(path)).graph.node
+
+
+def test_export_name_changes_with_weights_and_size(tmp_path):
+    a = export.onnx_fields("u2netp", 320, export.fused_mask("u2netp", None))
+    net = export.fused_mask("u2netp", None)
+    with torch.no_grad():
+        net.net.outconv.bias += 1
+    assert export.onnx_fields("u2netp", 320, net) != a
+    assert export.onnx_fields("u2netp", 256, export.fused_mask("u2netp", None)) != a
