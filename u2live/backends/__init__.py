@@ -50,7 +50,7 @@ def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
     reason = cls.unavailable_reason()
     if reason:
         raise BackendError(f"backend {backend} is not usable here: {reason}")
-    return cls(**options)
+    return cls(log=log, **options)
 
 
 def _create_auto(log, **options) -> Segmenter:
@@ -60,7 +60,7 @@ def _create_auto(log, **options) -> Segmenter:
         reason = cls.unavailable_reason()
         if reason is None:
             try:
-                segmenter = cls(**options)
+                segmenter = cls(log=log, **options)
             except BackendError as err:
                 reason = str(err)
             else:

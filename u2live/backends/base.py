@@ -1,6 +1,7 @@
 """The interface every inference backend implements."""
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,9 @@ class Segmenter(ABC):
     name: str = ""
 
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
-                 precision: str | None = None):
+                 precision: str | None = None, log=None):
+        #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
+        self.log = log or (lambda line: print(line, file=sys.stderr))
         self.model = model
         self.size = check_size(size)
         self.weights = weights

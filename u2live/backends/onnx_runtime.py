@@ -7,7 +7,6 @@ as fast as on the official ``u2netp.onnx`` and faster than eager PyTorch (channe
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 
@@ -15,10 +14,6 @@ from ..errors import BackendError
 from .base import Segmenter
 
 PRECISIONS = ("fp32", "int8")
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def cpu_threads() -> int:
@@ -45,17 +40,16 @@ class OnnxRuntimeSegmenter(Segmenter):
     """ONNX Runtime on the CPU. ``fp32`` (default) runs our exported graph; ``int8`` its QDQ quantisation
     calibrated on real frames (about 2.5x faster on CPUs with VNNI; masks within MAE 0.02 of FP32)."""
 
-    def __init__(self, *, log=None, **options):
+    def __init__(self, **options):
         super().__init__(**options)
         if self.precision not in PRECISIONS:
             raise BackendError(f"backend cpu runs {' or '.join(PRECISIONS)}, got --precision {self.precision}")
         from . import export, quantize
 
-        log = log or _stderr
         if self.precision == "int8":
-            self.graph_path = quantize.cached_int8(self.model, self.weights, self.size, log=log)
+            self.graph_path = quantize.cached_int8(self.model, self.weights, self.size, log=self.log)
         else:
-            self.graph_path, _ = export.cached_onnx(self.model, self.weights, self.size, log=log)
+            self.graph_path, _ = export.cached_onnx(self.model, self.weights, self.size, log=self.log)
         self.threads = cpu_threads()
         try:
             self.session = session(self.graph_path, self.threads)

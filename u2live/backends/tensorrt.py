@@ -143,14 +143,14 @@ class TensorRTSegmenter(Segmenter):
     """One TensorRT engine per batch size (built once, cached on disk); a short batch is padded to a built size."""
 
     def __init__(self, *, device: str | torch.device | None = None, batch: int = 1, directory: Path | None = None,
-                 log=None, **options):
+                 **options):
         # ``device`` other than CUDA is for tests driving a fake torch-tensorrt on CPU tensors.
         self.device = torch.device(device) if device is not None else torch.device("cuda", torch.cuda.current_device())
         super().__init__(**options)
         if self.precision not in DTYPES:
             raise BackendError(f"backend tensorrt runs fp16 or fp32, got --precision {self.precision} "
                                "(int8 runs on --backend cpu)")
-        self.directory, self.log = directory, log
+        self.directory = directory
         self.engines: dict[int, torch.nn.Module] = {}
         self.paths: dict[int, Path] = {}
         self._engine(batch)
