@@ -1,0 +1,99 @@
+"""Temporal smoothing of the model's masks: a still background stops flickering, a moving edge does not lag.
+
+Per pixel, an exponential moving average in *time* (by pts, not frame count), whose rate rises with the size of the
+change: a flicker-sized change (|mask - state| below ``calm``) decays with the full time constant, a motion-sized
+change (above ``motion``) passes at once, and changes in between get a proportionally shorter time constant.
+Because the decay is ``exp(-dt / tau)``, a frame arriving after a gap of three frame intervals moves the state as far
+as three ordinary steps would, so variable frame rates and dropped frames need no special case.
+
+Measured on real footage in ``benchmarks/smoothing.py`` (figures in ``benchmarks/results/smoothing-*.md``).
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .errors import InputError
+
+#: name -> time constant in seconds (``auto`` is the default, tuned on the first half of Megamind)
+PRESETS = {"light": 0.05, "auto": 0.1, "strong": 0.2}
+OFF = ("none", "off")
+MAX_TIME_CONSTANT = 5.0
+
+SMOOTHING_HELP = (
+    "Temporal smoothing of the mask, by timestamp: auto (default, ~100 ms), light (~50 ms), strong (~200 ms), "
+    "a time constant such as 80ms or 0.15s, or none. Small flicker is damped, real motion passes at once.")
+
+
+class TemporalSmoother:
+    """Explicit per-pixel state: ``update(mask, pts)`` returns the smoothed mask; ``reset()`` forgets the past.
+
+    The state lives on the device of the masks and in float32. A pts that does not move forward (a seek, a loop,
+    a restarted stream) starts afresh from that frame's mask.
+    """
+
+    def __init__(self, time_constant: float = PRESETS["auto"], *, calm: float = 0.08, motion: float = 0.4):
+        if not 0 < time_constant <= MAX_TIME_CONSTANT or not 0 <= calm < motion <= 1:
+            raise ValueError(f"bad smoother settings: tau={time_constant}, calm={calm}, motion={motion}")
+        self.time_constant = float(time_constant)
+        self.calm = float(calm)
+        self.motion = float(motion)
+        self.state: torch.Tensor | None = None
+        self.pts: float | None = None
+
+    def reset(self) -> None:
+        self.state = None
+        self.pts = None
+
+    def update(self, mask: torch.Tensor, pts: float) -> torch.Tensor:
+        """``mask`` [h, w] float in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask."""
+        mask = mask.float()
+        if not self._continues(mask, pts):
+            self.state, self.pts = mask.clone(), float(pts)
+            return self.state
+        dt = float(pts) - self.pts
+        change = (mask - self.state).abs()
+        # 1 for flicker-sized changes, 0 for motion-sized ones: the share of the time constant that applies
+        stillness = 1.0 - _smoothstep(self.calm, self.motion, change)
+        keep = torch.exp(-dt / (self.time_constant * stillness).clamp_min(1e-6))
+        self.state = torch.lerp(mask, self.state, keep)  # a new tensor: masks already returned stay valid
+        self.pts = float(pts)
+        return self.state
+
+    def _continues(self, mask: torch.Tensor, pts: float) -> bool:
+        state = self.state
+        return (state is not None and float(pts) > self.pts and state.shape == mask.shape
+                and state.device == mask.device)
+
+    def __repr__(self) -> str:
+        return f"TemporalSmoother({self.time_constant * 1000:g}ms, calm={self.calm}, motion={self.motion})"
+
+
+def _smoothstep(low: float, high: float, x: torch.Tensor) -> torch.Tensor:
+    t = ((x - low) / (high - low)).clamp_(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def parse_time_constant(spec: str) -> float | None:
+    """Seconds for ``auto``/``light``/``strong``/``80ms``/``0.15s``; None for ``none``. Raises InputError."""
+    text = spec.strip().lower()
+    if text in OFF:
+        return None
+    if text in PRESETS:
+        return PRESETS[text]
+    match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)", text)
+    if match is None:
+        raise InputError(f"--smoothing expects auto, light, strong, none or a time such as 80ms or 0.15s, "
+                         f"got {spec!r}")
+    seconds = float(match.group(1)) / (1000.0 if match.group(2) == "ms" else 1.0)
+    if not 0 < seconds <= MAX_TIME_CONSTANT:
+        raise InputError(f"--smoothing time constant must be above 0 and at most {MAX_TIME_CONSTANT:g}s "
+                         f"(use none to turn smoothing off), got {spec!r}")
+    return seconds
+
+
+def make_smoother(spec: str = "auto") -> TemporalSmoother | None:
+    """The smoother for a ``--smoothing`` value, or None when smoothing is off."""
+    seconds = parse_time_constant(spec)
+    return None if seconds is None else TemporalSmoother(seconds)
