@@ -192,21 +192,32 @@ class FileSource(Source):
     def _read(self) -> None:
         """Reader thread: decode, time-stamp, hand over; errors are stored and re-raised by the iterator."""
         try:
-            started = None
+            started, decoded = None, 0
             for index, (image, pts) in enumerate(self._timestamped()):
                 if self.live:
                     started = started if started is not None else time.perf_counter() - pts
                     if self._stop.wait(max(0.0, started + pts - time.perf_counter())):
                         break
                 self._hand_over(Frame(image, pts, index, time.perf_counter()))
+                decoded = index + 1
                 if self._stop.is_set():
                     break
+            if not self._stop.is_set():
+                self._warn_if_short(decoded)
         except BaseException as err:  # noqa: BLE001 - re-raised in the consumer's thread
             self._error = err
         finally:
             if self.bad_packets:
                 self.log(f"u2live: warning: skipped {self.bad_packets} damaged packet(s) in {self.path}")
             self._hand_over(_END)
+
+    def _warn_if_short(self, decoded: int) -> None:
+        """A file that ends well before the frame count its header announces was cut short (a copy or download
+        that did not finish): the frames up to the cut are kept, and the user is told (issue 6)."""
+        expected = self.info.frames
+        if expected and decoded < 0.9 * expected and expected - decoded >= 2:
+            self.log(f"u2live: warning: {self.path} ended after {decoded} of the {expected} frames its header "
+                     "announces; is it truncated?")
 
     def _timestamped(self) -> Iterator[tuple[np.ndarray, float]]:
         """(image, seconds from the stream start) in display order. The decoder emits frames in display order but
