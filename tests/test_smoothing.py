@@ -52,7 +52,7 @@ def test_large_changes_pass_at_once_small_ones_are_damped_per_pixel():
     smoother.update(torch.tensor([[0.0, 0.5]]), 0.0)
     out = smoother.update(torch.tensor([[1.0, 0.55]]), DT)
     assert float(out[0, 0]) == 1.0  # real motion: no lag
-    assert 0.5 < float(out[0, 1]) < 0.52  # flicker: mostly held back
+    assert 0.5 < float(out[0, 1]) < 0.51  # flicker: mostly held back
 
 
 def test_reset_on_backwards_pts_and_explicit_reset():
@@ -91,17 +91,19 @@ def test_make_smoother_off_and_errors():
 
 @pytest.fixture(scope="session")
 def megamind_masks(megamind):
-    """The bundled model's raw masks for 40 frames of Megamind (frames 140-179: the talking head, moving) and
-    their pts. Computed here, not read from a file: ~0.3 s a frame."""
+    """The bundled model's raw masks for 40 frames of Megamind (frames 80-119: the talking head, moving; not the
+    frames the smoother was tuned on) and their pts. Computed here, not read from a file: ~0.3 s a frame."""
     masks, pts = [], []
     with backends.create("torch", size=320, log=lambda s: None) as segmenter, av.open(str(megamind)) as container:
         for i, frame in enumerate(container.decode(video=0)):
-            if i >= 180:
+            if i >= 120:
                 break
-            if i >= 140:
+            if i >= 80:
                 masks.append(torch.from_numpy(segmenter.predict([frame.to_ndarray(format="rgb24")])[0]))
                 pts.append(float(frame.time))
-    return torch.stack(masks), pts
+    # AVI with packed B-frames: PyAV hands the frames in display order but their pts permuted (3, 5, 4, 6, 8, 7);
+    # u2live.sources repairs that, and so do we
+    return torch.stack(masks), sorted(pts)
 
 
 @pytest.mark.slow
