@@ -21,9 +21,10 @@ SIZE = "64"
 GiB = 1024 ** 3
 
 
-def run_cli(*args, timeout=600, env=None):
+def run_cli(*args, timeout=600):
+    # One intra-op thread: on a shared, loaded machine torch's OpenMP barriers made runs ~20x slower.
     return subprocess.run([sys.executable, "-m", "u2live", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def assert_one_line_error(result, expected: str, code: int = 1) -> str:
@@ -229,7 +230,7 @@ def test_odd_frame_size_is_padded_for_the_virtual_camera(media, tmp_path):
     record = tmp_path / "vcam.json"
     result = subprocess.run([sys.executable, "-c", VCAM_RECORDER, str(record), "webcam", "--source",
                              str(media / "odd.mp4"), "--vcam", "--size", SIZE, "--backend", "torch", "--quiet"],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     got = json.loads(record.read_text())
     assert got["size"] == [322, 242]
@@ -244,7 +245,7 @@ def peak_rss_of(args: list[str]) -> tuple[subprocess.CompletedProcess, int]:
              "sys.stderr.write(r.stderr); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)")
     done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "u2live", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     code, peak = map(int, done.stdout.split())
     return subprocess.CompletedProcess(args, code, "", done.stderr), peak
 
