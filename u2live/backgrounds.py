@@ -254,8 +254,7 @@ class BlurBackground(Background):
         picture = image.permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W]
         # squared: a half-covered edge pixel counts a quarter, so mixed edge colours barely enter the blur
         weight = (1.0 - alpha.float().clamp(0.0, 1.0)).square_()[None, None]  # [1, 1, H, W]
-        sums = F.interpolate(torch.cat([picture * weight, weight, picture], dim=1), size=low, mode="area")
-        colour, cover, plain = sums[:, :3], sums[:, 3:4], sums[:, 4:]
+        colour, cover, plain = (F.interpolate(x, size=low, mode="area") for x in (picture * weight, weight, picture))
         # cells beside the subject may still hold some of it: trust a cell only as much as its least covered
         # neighbour (an erosion of the background weight by one cell)
         trust = -F.max_pool2d(-cover, 3, stride=1, padding=1)

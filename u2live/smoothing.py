@@ -17,12 +17,12 @@ import torch
 from .errors import InputError
 
 #: name -> time constant in seconds (``auto`` is the default, tuned on Megamind frames 0-59)
-PRESETS = {"light": 0.1, "auto": 0.2, "strong": 0.4}
+PRESETS = {"light": 0.1, "auto": 0.2, "strong": 0.3}
 OFF = ("none", "off")
 MAX_TIME_CONSTANT = 5.0
 
 SMOOTHING_HELP = (
-    "Temporal smoothing of the mask, by timestamp: auto (default, 200 ms), light (100 ms), strong (400 ms), "
+    "Temporal smoothing of the mask, by timestamp: auto (default, 200 ms), light (100 ms), strong (300 ms), "
     "a time constant such as 80ms or 0.15s, or none. Small flicker is damped, real motion passes at once.")
 
 
@@ -34,7 +34,7 @@ class TemporalSmoother:
     repairs the permuted timestamps of AVIs with packed B-frames, such as Megamind.avi).
     """
 
-    def __init__(self, time_constant: float = PRESETS["auto"], *, calm: float = 0.25, motion: float = 0.8):
+    def __init__(self, time_constant: float = PRESETS["auto"], *, calm: float = 0.2, motion: float = 0.7):
         if not 0 < time_constant <= MAX_TIME_CONSTANT or not 0 <= calm < motion <= 1:
             raise ValueError(f"bad smoother settings: tau={time_constant}, calm={calm}, motion={motion}")
         self.time_constant = float(time_constant)
