@@ -175,3 +175,18 @@ def test_stats_timing_is_thread_safe_and_bounded():
     with stats.stage("smoothing"):
         torch.zeros(1)
     assert stats.as_dict()["stage_ms"]["smoothing"] >= 0
+
+
+@pytest.mark.gpu
+def test_gpu_frame_path_matches_the_cpu_one(megamind, segmenter):
+    """Upload through the pinned buffer, every stage on the GPU, one download: the same mattes as on the CPU."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU and a CUDA build of torch (pip install torch from the CUDA index)")
+    cpu_sink, gpu_sink = RecordingSink(), RecordingSink()
+    run_pipeline(open_source(str(megamind), live=False), segmenter, Stages(mode="matte"), [cpu_sink], max_frames=6)
+    with backends.create("cuda", size=SIZE, precision="fp32") as gpu:
+        run_pipeline(open_source(str(megamind), live=False), gpu, Stages(mode="matte", device=gpu.device),
+                     [gpu_sink], batch=4, max_frames=6)
+    assert [f.index for f in gpu_sink.frames] == list(range(6))
+    for cpu_frame, gpu_frame in zip(cpu_sink.frames, gpu_sink.frames):
+        assert np.abs(cpu_frame.image.astype(int) - gpu_frame.image).mean() < 2

@@ -38,7 +38,8 @@ def segmenter_device(segmenter: Segmenter) -> torch.device:
 
 
 def default_batch(segmenter: Segmenter) -> int:
-    """Frames per model call for offline work: batches fill a GPU; on the CPU they buy nothing measurable."""
+    """Frames per model call for offline work: batches fill a GPU; on the CPU one frame at a time keeps memory low
+    (batching there was not measured to help on our 2-core machine, whose timings were too noisy to tell)."""
     return 8 if segmenter_device(segmenter).type == "cuda" else 1
 
 
@@ -54,6 +55,8 @@ class Stages:
                  device: torch.device | str = "cpu"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "composite" and background is None:
+            raise ValueError("composite mode needs a background spec (u2live.backgrounds.parse_background)")
         self.mode = mode
         self.smoother = smoother
         self.background_spec = background

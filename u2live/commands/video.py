@@ -18,7 +18,7 @@ from ..stats import PipelineStats
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @video_options
 @click.option("--batch", type=click.IntRange(1, 64), default=None,
-              help="Frames per model call (default: 8 on a GPU, 1 on the CPU, where batching buys nothing).")
+              help="Frames per model call (default: 8 on a GPU, 1 on the CPU).")
 def video(input_path, output, rtmp, preview, batch, **options):
     """Replace the background of every frame of INPUT (any format FFmpeg reads).
 
