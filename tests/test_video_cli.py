@@ -104,9 +104,15 @@ def test_whole_clip_keeps_every_frame_and_the_audio(megamind, megamind_fps, tmp_
     assert result.returncode == 0, result.stderr
     frames, width, height, fps, audio = probe(out)
     assert (frames, width, height) == (270, 720, 528)
-    with av.open(str(megamind)) as source:
-        source_audio = float(source.streams.audio[0].duration * source.streams.audio[0].time_base)
-    assert abs(audio - source_audio) <= 0.25
+    assert abs(audio - _demuxed_audio_seconds(megamind)) <= 0.25
+
+
+def _demuxed_audio_seconds(path):
+    """The end of the last audio packet (Megamind.avi's AC-3 has a packet FFmpeg will not decode)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return max(float((p.pts + p.duration) * stream.time_base) for p in container.demux(stream)
+                   if p.pts is not None and p.duration)
 
 
 def test_ctrl_c_leaves_a_playable_file_and_exits_130(megamind, tmp_path):
