@@ -111,6 +111,15 @@ class AudioFeed:
                 return
             self._output.mux(packet)
 
+    def skip(self, until: float) -> None:
+        """Drop everything that starts before ``until`` seconds: a stream reconnecting mid-file resumes there."""
+        while True:
+            item = self._held if self._held is not None else next(self._items, None)
+            self._held = None
+            if item is None or item[0] >= until:
+                self._held = item
+                return
+
     def finish(self, until: float) -> None:
         """Mux up to ``until``, flush the encoder, close the input. Called once, before the output is closed."""
         try:
