@@ -37,14 +37,14 @@ def label(row: dict) -> str:
     return f"{kind(row)}: {row['backend']} {row['precision']} {row['size']} b{row['batch']}"
 
 
-def machine_line(machine: dict) -> str:
+def machine_line(machine: dict, *, note: bool = True) -> str:
     gpu = machine.get("gpu")
     gpu_text = f"{gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})" if gpu else "no GPU"
     versions = machine.get("versions", {})
     libs = ", ".join(f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "av") if versions.get(name))
     line = (f"{machine.get('cpu')}, {machine.get('cores_usable') or machine.get('cores_logical')} cores, "
             f"{machine.get('ram_gb')} GiB RAM, {gpu_text}; {libs}")
-    return f"{line}. {machine['note']}" if machine.get("note") else line
+    return f"{line}. {machine['note']}" if note and machine.get("note") else line
 
 
 def _fmt(value, digits: int, suffix: str = "") -> str:
@@ -90,7 +90,11 @@ def notes(report: dict) -> list[str]:
     """What the table's figures mean, what was not measured and why, and the paper's figure for context."""
     lines = ["× reference: FPS over the authors' FP32 eager model (their preprocessing, 320×320, batch 1) measured "
              "in the same run. Model latency is per call (a whole batch); pipeline latency is capture-to-sink, "
-             "live path only."]
+             "live path only.",
+             "Model-only rows are timed round-robin with the reference, one call each per round, so changes in the "
+             "machine's load touch them alike; pipeline rows run one after another.",
+             "Peak RSS: the process's peak while the row ran; every configuration stays loaded for the whole run, "
+             "so a row includes the resident memory of the rows before it."]
     lines += [f"Not measured: {row['backend']} {row.get('precision') or 'default'} {row['size']} batch "
               f"{row['batch']}: {row['skipped']}" for row in report["results"] if row.get("skipped")]
     lines += [f"Not usable on this machine: {line}" for line in report.get("skipped", [])]
@@ -116,7 +120,7 @@ def plot_fps(report: dict, path: Path) -> None:
     ax.set_yticks(list(y), [label(row) for row in rows], fontsize=8)
     ax.set_xlabel("frames per second (higher is better)")
     ax.set_xlim(0, max(row["fps"] for row in rows) * 1.3)
-    ax.set_title(f"u2live bench: U2-Net† FPS\n{machine_line(report['machine'])[:110]}", fontsize=9)
+    ax.set_title(f"u2live bench: U2-Net† FPS\n{machine_line(report['machine'], note=False)}", fontsize=9)
     ax.legend(handles=[Patch(color=c, label=k) for k, c in COLOURS.items()], fontsize=8, loc="lower right")
     paper = report.get("paper")
     if paper:  # as text, not a bar: it was not measured here, and on a CPU it would dwarf every bar
@@ -134,7 +138,7 @@ def plot_latency(report: dict, path: Path) -> None:
     ax.boxplot([row["latencies_ms"] for row in rows][::-1], orientation="horizontal", whis=(1, 99), showfliers=True)
     ax.set_yticks(range(1, len(rows) + 1), [label(row) for row in rows][::-1], fontsize=8)
     ax.set_xlabel("latency per model call, ms (box: quartiles; whiskers: p1-p99; lower is better)")
-    ax.set_title(f"u2live bench: model-only latency\n{machine_line(report['machine'])[:110]}", fontsize=9)
+    ax.set_title(f"u2live bench: model-only latency\n{machine_line(report['machine'], note=False)}", fontsize=9)
     _save(fig, path)
 
 

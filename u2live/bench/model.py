@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -87,15 +87,45 @@ def open_segmenter(config: Config, *, model: str = "u2netp", weights=None,
     return segmenter, row
 
 
-def bench_model(segmenter: backends.Segmenter, row: dict, images: Sequence[np.ndarray], *, frames: int,
-                warmup: int) -> dict:
-    """Model-only FPS, per-call latency and peak memory: ``infer_tensor`` on an input already on the device."""
+@dataclass
+class Timed:
+    """One model-only entry: a call to time, its device, how many timed calls, and its result row so far."""
+
+    row: dict
+    call: Callable[[], object]
+    device: torch.device
+    runs: int
+    latencies: list[float] = field(default_factory=list)
+
+
+def model_entry(segmenter: backends.Segmenter, row: dict, images: Sequence[np.ndarray], *, frames: int) -> Timed:
+    """``infer_tensor`` on an input already on the device: the model only, no upload, no post-processing."""
     device = segmenter_device(segmenter)
     batch = torch.from_numpy(input_batch(images, row["size"], row["batch"])).to(device)  # [B, 3, S, S]
-    with torch.inference_mode(), PeakMemory(device) as memory:
-        latencies = time_calls(lambda: segmenter.infer_tensor(batch), runs=math.ceil(frames / row["batch"]),
-                               warmup=warmup, device=device)
-    return {**row, "stage": "model", **summarise(latencies, row["batch"]), **memory.as_dict()}
+
+    def call():
+        with torch.inference_mode():
+            return segmenter.infer_tensor(batch)
+
+    return Timed({**row, "stage": "model"}, call, device, math.ceil(frames / row["batch"]))
+
+
+def bench_models(entries: Sequence[Timed], *, warmup: int) -> list[dict]:
+    """Model-only FPS, per-call latency and peak memory of every entry.
+
+    Memory: each entry's warm-up calls alone (they allocate what steady state uses). Time: round-robin, one call
+    of each entry per round, so a change in the machine's load (other jobs on shared cores) touches every entry
+    alike and the ratios between them stay honest.
+    """
+    for entry in entries:
+        with PeakMemory(entry.device) as memory:
+            time_calls(entry.call, runs=max(warmup, 1), warmup=0, device=entry.device)
+        entry.row.update(memory.as_dict())
+    for round_index in range(max(entry.runs for entry in entries)):
+        for entry in entries:
+            if round_index < entry.runs:
+                entry.latencies += time_calls(entry.call, runs=1, warmup=0, device=entry.device)
+    return [{**entry.row, **summarise(entry.latencies, entry.row["batch"])} for entry in entries]
 
 
 def close_segmenter(segmenter: backends.Segmenter) -> None:
@@ -110,26 +140,21 @@ def reference_module(model: str = "u2netp", weights=None) -> torch.nn.Module:
     return unfold_batchnorm(weights_mod.load(model, weights)).eval()
 
 
-def bench_reference(images: Sequence[np.ndarray], *, frames: int, warmup: int, model: str = "u2netp",
-                    weights=None) -> dict:
+def reference_entry(images: Sequence[np.ndarray], *, frames: int, model: str = "u2netp", weights=None) -> Timed:
     """The reference every configuration is compared with: the authors' path at 320x320, batch 1, on the GPU
     when there is one (as their script does), else the CPU. Autograd is off (their script leaves it on, which only
     costs time we would not charge to them)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with PeakMemory(device) as memory:
-        latencies = _time_reference(reference_module(model, weights).to(device), images, frames=frames,
-                                    warmup=warmup, device=device)
-    gc.collect()
-    return {"backend": REFERENCE_BACKEND, "precision": "fp32", "size": REFERENCE_SIZE, "batch": 1, "stage": "model",
-            "device": str(device), "describe": "authors' eager FP32 model, contiguous, their preprocessing",
-            "ratio_to_reference": 1.0, **summarise(latencies, 1), **memory.as_dict()}
-
-
-@torch.no_grad()
-def _time_reference(net: torch.nn.Module, images: Sequence[np.ndarray], *, frames: int, warmup: int,
-                    device: torch.device) -> list[float]:
+    net = reference_module(model, weights).to(device)
     batch = torch.from_numpy(to_model_input(images[:1], REFERENCE_SIZE)).to(device)  # [1, 3, 320, 320]
-    return time_calls(lambda: net(batch), runs=frames, warmup=warmup, device=device)
+
+    def call():
+        with torch.no_grad():
+            return net(batch)
+
+    row = {"backend": REFERENCE_BACKEND, "precision": "fp32", "size": REFERENCE_SIZE, "batch": 1, "stage": "model",
+           "device": str(device), "describe": "authors' eager FP32 model, contiguous, their preprocessing"}
+    return Timed(row, call, device, frames)
 
 
 def add_ratios(rows: list[dict], reference: dict) -> None:

@@ -47,9 +47,16 @@ def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
         work_dir = Path(tmp)
         clip = plan.input or write_clip(work_dir / "synthetic.mp4", frames=max(2 * plan.frames, 48))
         images = first_frames(clip, max(plan.batches or [1]))
-        results = [_reference(plan, images, log)] if plan.reference else []
-        for config in configs:
-            results.extend(run_config(config, plan, images, clip, work_dir, log))
+        opened = [model_bench.open_segmenter(config, model=plan.model, weights=plan.weights, log=log)
+                  for config in configs]
+        try:
+            results = _model_rows(plan, opened, images, log)
+            for segmenter, row in opened:
+                results.extend(_pipeline_rows(plan, segmenter, row, clip, work_dir, log) if segmenter else [])
+        finally:
+            for segmenter, _ in opened:
+                if segmenter is not None:
+                    model_bench.close_segmenter(segmenter)
         clip_info = clip_description(plan, clip)
     if plan.reference:
         model_bench.add_ratios(results, results[0])
@@ -57,33 +64,35 @@ def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
             "clip": clip_info, "skipped": plan.skipped, "results": results}
 
 
-def _reference(plan: BenchPlan, images: list[np.ndarray], log: Callable[[str], None]) -> dict:
-    log(f"reference: the authors' FP32 eager model, 320x320, batch 1 ({plan.frames} frames)")
-    return model_bench.bench_reference(images, frames=plan.frames, warmup=plan.warmup, model=plan.model,
-                                       weights=plan.weights)
-
-
-def run_config(config: model_bench.Config, plan: BenchPlan, images: list[np.ndarray], clip: Path, work_dir: Path,
-               log: Callable[[str], None]) -> list[dict]:
-    """The rows of one configuration: model only, then the pipeline paths, sharing one loaded segmenter."""
-    segmenter, row = model_bench.open_segmenter(config, model=plan.model, weights=plan.weights, log=log)
-    if segmenter is None:
-        log(f"skipped {config.backend} {config.precision or 'default'} {config.size} b{config.batch}: "
+def _model_rows(plan: BenchPlan, opened: list, images: list[np.ndarray], log: Callable[[str], None]) -> list[dict]:
+    """The reference and the model-only rows, timed side by side; a ``skipped`` row for what could not load."""
+    entries = []
+    if plan.reference:
+        entries.append(model_bench.reference_entry(images, frames=plan.frames, model=plan.model,
+                                                   weights=plan.weights))
+    if "model" in plan.paths:
+        entries += [model_bench.model_entry(segmenter, row, images, frames=plan.frames)
+                    for segmenter, row in opened if segmenter is not None]
+    names = ", ".join(f"{e.row['backend']} {e.row['precision']} {e.row['size']} b{e.row['batch']}" for e in entries)
+    log(f"model only, side by side, {plan.frames} frames each: {names}")
+    rows = model_bench.bench_models(entries, warmup=plan.warmup) if entries else []
+    skipped = [{**row, "stage": "model"} for segmenter, row in opened if segmenter is None]
+    for row in skipped:
+        log(f"skipped {row['backend']} {row['precision'] or 'default'} {row['size']} b{row['batch']}: "
             f"{row['skipped']}")
-        return [{**row, "stage": "model"}]
+    return rows + skipped
+
+
+def _pipeline_rows(plan: BenchPlan, segmenter, row: dict, clip: Path, work_dir: Path,
+                   log: Callable[[str], None]) -> list[dict]:
+    """The offline and live pipeline rows of one configuration, with its loaded (and warm) segmenter."""
     rows = []
-    try:
-        name = f"{row['backend']} {row['precision']} {row['size']}x{row['size']} batch {row['batch']}"
-        if "model" in plan.paths:
-            log(f"model: {name} ({plan.frames} frames)")
-            rows.append(model_bench.bench_model(segmenter, row, images, frames=plan.frames, warmup=plan.warmup))
-        for path in PATHS:
-            # the live path always runs batch 1: measure it once per backend, precision and size
-            if path in plan.paths and (path != "live" or config.batch == min(plan.batches)):
-                log(f"pipeline ({path}): {name} (up to {plan.frames} frames)")
-                rows.append(bench_pipeline(segmenter, row, clip, path=path, frames=plan.frames, work_dir=work_dir))
-    finally:
-        model_bench.close_segmenter(segmenter)
+    name = f"{row['backend']} {row['precision']} {row['size']}x{row['size']} batch {row['batch']}"
+    for path in PATHS:
+        # the live path always runs batch 1: measure it once per backend, precision and size
+        if path in plan.paths and (path != "live" or row["batch"] == min(plan.batches)):
+            log(f"pipeline ({path}): {name} (up to {plan.frames} frames)")
+            rows.append(bench_pipeline(segmenter, row, clip, path=path, frames=plan.frames, work_dir=work_dir))
     return rows
 
 
