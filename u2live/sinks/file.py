@@ -11,6 +11,7 @@ from ..errors import OutputError
 from ..frame import Frame, VideoInfo
 from .base import Sink, with_channels
 from .encoding import VideoCodec, VideoEncoder
+from .space import SpaceGuard
 
 H264 = dict(codec="libx264", pix_fmt="yuv420p", options={"preset": "medium", "crf": 18})
 VP9 = dict(options={"crf": 30, "b": 0, "deadline": "good", "cpu-used": 4, "row-mt": 1})
@@ -41,12 +42,14 @@ class FileSink(Sink):
     def __init__(self, path, info: VideoInfo, *, alpha: bool = False) -> None:
         self.path = str(path)
         self.alpha = alpha
+        self._space = None  # PNG sequences: each frame is its own file, a full disk spoils only the last one
         if is_sequence(self.path):
             self._writer = PngSequence(self.path, info, alpha=alpha)
         else:
             codec = _codec_for(self.path, alpha)
             _check_writable(Path(self.path))
             self._writer = VideoEncoder(self.path, info, codec, audio=info.audio)
+            self._space = SpaceGuard(self.path)
 
     @property
     def frames(self) -> int:
@@ -54,6 +57,8 @@ class FileSink(Sink):
         return self._writer.frames
 
     def write(self, frame: Frame) -> None:
+        if self._space is not None:
+            self._space.check(self._writer.frames)  # a full disk stops the run while the file can be finished
         self._writer.write(frame)
 
     def _close(self) -> None:
