@@ -67,7 +67,8 @@ def test_plan_defaults_to_every_usable_backend_at_its_default_precision(monkeypa
     usable = [name for name, cls in backends.BACKENDS.items() if cls.unavailable_reason() is None]
     assert [c.backend for c in configs] == usable
     assert all(c.precision is None and c.size == 320 and c.batch == 1 for c in configs)
-    assert skipped == ["fakegpu: no CUDA GPU (fake backend for the test)"]
+    assert "fakegpu: no CUDA GPU (fake backend for the test)" in skipped
+    assert len(skipped) == len(backends.BACKENDS) - len(usable)  # every unusable backend says why
 
 
 def test_plan_is_the_product_of_the_requested_values():
