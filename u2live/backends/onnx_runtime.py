@@ -33,6 +33,9 @@ def session(path, threads: int | None = None):
     options.inter_op_num_threads = 1  # the graph is one chain: parallelism lives inside each convolution
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # After a run ORT's idle threads spin for a while by default; in the pipeline the very next work (smoothing,
+    # compositing, encoding) needs those same cores, so they must sleep instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
