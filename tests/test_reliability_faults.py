@@ -1,0 +1,287 @@
+"""Faults while running: the RTMP server goes away and comes back, the camera disappears, the disk fills, a stage
+fails. Real servers and files; the camera is ``FakeCapture`` from test_sources (no camera on CI machines), and the
+stage failures are test stand-ins named as such. Times are measured with generous bounds as hang guards only.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from u2live import backends
+from u2live.backends.base import Segmenter
+from u2live.backgrounds import parse_background
+from u2live.pipeline import Stages, run_pipeline
+from u2live.sinks import FileSink
+from u2live.sources import open_source
+
+SIZE = "64"
+TESTS = Path(__file__).resolve().parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch's OpenMP barriers thrash on a loaded shared machine
+
+
+def noise_clip(path: Path, *, frames: int, size=(160, 120), fps=12, audio=True) -> Path:
+    """Noise frames (each costs the encoder real bytes, so file sizes grow with frames) and, with ``audio``, an
+    AAC tone as long as the video, muxed by ffmpeg."""
+    rng = np.random.default_rng(6)
+    width, height = size
+    video_only = path.with_name(path.stem + "-video.mp4") if audio else path
+    with av.open(str(video_only), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (height, width, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    if audio:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video_only), "-f", "lavfi", "-i",
+                        f"sine=frequency=440:duration={frames / fps}", "-c:v", "copy", "-c:a", "aac", "-shortest",
+                        str(path)], check=True, timeout=120)
+    return path
+
+
+def decoded(path) -> int:
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def reported_frames(stderr: str) -> int:
+    import re
+
+    found = re.findall(r"^u2live: (\d+) frames in ", stderr, flags=re.M)
+    assert found, stderr
+    return int(found[-1])
+
+
+def error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.startswith("u2live: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------------------------- RTMP server
+
+def listening(port: int) -> bool:
+    """Whether something listens on the port, from /proc (connecting would use up ``ffmpeg -listen 1``)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(int(r.split()[1].split(":")[1], 16) == port and r.split()[3] == "0A" for r in rows):
+            return True
+    return False
+
+
+def rtmp_server(url: str, port: int, recording: Path) -> subprocess.Popen:
+    """``ffmpeg -listen 1`` receiving into ``recording``, once it listens."""
+    process = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-listen", "1", "-i", url, "-c", "copy", "-y",
+                                str(recording)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not listening(port) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert listening(port), f"ffmpeg did not listen on {port}"
+    return process
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_rtmp_server_restarted_mid_stream_is_reconnected_while_the_file_keeps_recording(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is missing: install it (apt-get install ffmpeg) for the RTMP tests")
+    clip = noise_clip(tmp_path / "clip.mp4", frames=240)  # 20 s; the stream is paced to real time
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url, first, second, out = (f"rtmp://127.0.0.1:{port}/live/x", tmp_path / "first.flv", tmp_path / "second.flv",
+                               tmp_path / "out.mp4")
+    servers = [rtmp_server(url, port, first)]
+    run = subprocess.Popen([sys.executable, "-m", "u2live", "video", str(clip), "-o", str(out), "--rtmp", url,
+                            "--size", SIZE, "--backend", "torch", "--quiet"], env=ENV, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        wait_until(lambda: first.exists() and first.stat().st_size > 50_000, 120, "the first server to receive")
+        servers[0].terminate()  # the server goes away mid-stream
+        servers[0].wait(30)
+        time.sleep(2.0)
+        servers.append(rtmp_server(url, port, second))  # and comes back on the same port
+        _, stderr = run.communicate(timeout=300)
+        servers[1].wait(60)  # ends when the stream does
+    finally:
+        for process in (run, *servers):
+            process.kill()
+    assert run.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"u2live: warning: lost the stream to {url}" in stderr and "next try in 1 s" in stderr
+    assert f"u2live: reconnected to {url}" in stderr
+    assert decoded(out) == 240  # the file sink recorded every frame throughout
+    assert decoded(first) > 0 and decoded(second) >= 24  # the restarted server got seconds of stream
+    with av.open(str(second)) as got:
+        assert sorted(s.codec_context.name for s in got.streams) == ["aac", "h264"]
+
+
+# ---------------------------------------------------------------------------------------------- lost camera
+
+LOST_CAMERA = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from test_sources import FakeCapture  # the named fake camera: 40 frames, then read() fails like an unplugged one
+    from u2live import sources
+    sources._opencv_capture = lambda target: FakeCapture(frames=40, size=(160, 120), period=1 / 15)
+    from u2live.cli import main
+    main(sys.argv[2:], prog_name="u2live")
+""")
+
+
+def test_camera_that_disappears_stops_the_run_with_a_message_and_the_file_finalised(tmp_path):
+    out = tmp_path / "out.mp4"
+    result = subprocess.run([sys.executable, "-c", LOST_CAMERA, str(TESTS), "webcam", "--source", "0", "--no-vcam",
+                             "-o", str(out), "--size", SIZE, "--backend", "torch"], env=ENV, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    line = error_line(result.stderr)
+    assert line == ("u2live: error: camera 0 stopped delivering frames (no frame for 3 s); "
+                    "was it unplugged or taken by another program?")
+    frames = reported_frames(result.stderr)
+    assert 0 < frames <= 40 and decoded(out) == frames
+
+
+# ---------------------------------------------------------------------------------------------- full disk
+
+def _file_size_limit(limit: int):
+    def apply():  # in the child: writes past ``limit`` fail with EFBIG instead of killing it with SIGXFSZ
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+@pytest.fixture(scope="module")
+def big_frames_clip(tmp_path_factory):
+    """320x240 noise: with ``--bg blur:1`` each output frame costs ~15 kB, so a few MB fill up in seconds."""
+    return noise_clip(tmp_path_factory.mktemp("disk") / "clip.mp4", frames=160, size=(320, 240), audio=False)
+
+
+def run_until_full(clip, out, preexec=None):
+    return subprocess.run([sys.executable, "-m", "u2live", "video", str(clip), "-o", str(out), "--bg", "blur:1",
+                           "--size", SIZE, "--backend", "torch"], env=ENV, capture_output=True, text=True,
+                          timeout=300, preexec_fn=preexec)
+
+
+def test_file_size_limit_stops_with_a_clear_error_and_the_file_plays(big_frames_clip, tmp_path):
+    """A full disk, simulated with RLIMIT_FSIZE (``ulimit -f``) on the child: works without privileges."""
+    out = tmp_path / "out.mp4"
+    result = run_until_full(big_frames_clip, out, _file_size_limit(3_000_000))
+    assert result.returncode == 1, result.stderr
+    assert "file size limit (ulimit -f) is nearly reached" in error_line(result.stderr)
+    frames = reported_frames(result.stderr)
+    assert 0 < frames < 160 and decoded(out) == frames
+    assert out.stat().st_size <= 3_000_000
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 3 MB filesystem (tmpfs); skipped where this process may not mount one (needs root/CAP_SYS_ADMIN)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip() or made.returncode}): the "
+                    "RLIMIT_FSIZE test covers the full disk")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_stops_with_a_clear_error_and_the_file_plays(big_frames_clip, small_disk):
+    out = small_disk / "out.mp4"
+    result = run_until_full(big_frames_clip, out)
+    assert result.returncode == 1, result.stderr
+    assert "the disk is nearly full" in error_line(result.stderr)
+    frames = reported_frames(result.stderr)
+    assert 0 < frames < 160 and decoded(out) == frames
+
+
+# ---------------------------------------------------------------------------------------------- failing stage
+
+@pytest.fixture(scope="module")
+def segmenter():
+    with backends.create("torch", size=int(SIZE)) as seg:
+        yield seg
+
+
+class FailingSink:
+    """A test stand-in for a sink that breaks at its ``fail_at``-th frame (an encoder bug, a device error);
+    ``failed_at`` is when it raised (perf_counter)."""
+
+    def __init__(self, fail_at: int):
+        self.fail_at, self.frames, self.failed_at, self.closed = fail_at, 0, None, False
+
+    def write(self, frame):
+        if self.frames == self.fail_at:
+            self.failed_at = time.perf_counter()
+            raise RuntimeError("sink broke")
+        self.frames += 1
+
+    def close(self):
+        self.closed = True
+
+
+class FailingSegmenter:
+    """A test stand-in wrapping the real segmenter; its ``fail_at``-th model call raises (a driver error)."""
+
+    def __init__(self, real, fail_at: int):
+        self.real, self.fail_at, self.calls, self.failed_at = real, fail_at, 0, None
+        self.size = real.size
+
+    def infer_tensor(self, batch):
+        if self.calls == self.fail_at:
+            self.failed_at = time.perf_counter()
+            raise RuntimeError("model broke")
+        self.calls += 1
+        return self.real.infer_tensor(batch)
+
+    predict_frames = Segmenter.predict_frames  # the pipeline then times preprocessing and calls infer_tensor
+
+    def describe(self):
+        return "failing " + self.real.describe()
+
+
+def live_u2live_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("u2live-") and t.is_alive()]
+
+
+@pytest.mark.parametrize("where", ["sink", "segmenter"])
+def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_path, segmenter, where):
+    clip = noise_clip(tmp_path / "clip.mp4", frames=48, audio=False)
+    out = tmp_path / "out.mp4"
+    source = open_source(str(clip), live=False)
+    file_sink = FileSink(out, source.info)
+    broken_sink = FailingSink(fail_at=10 if where == "sink" else 10**9)
+    model = FailingSegmenter(segmenter, fail_at=10 if where == "segmenter" else 10**9)
+    stages = Stages(mode="composite", background=parse_background("color:0,0,255"))
+    with pytest.raises(RuntimeError, match="broke"):
+        run_pipeline(source, model, stages, [file_sink, broken_sink])
+    failed_at = broken_sink.failed_at or model.failed_at
+    stopped_in = time.perf_counter() - failed_at
+    assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop"  # a hang guard, not a speed claim
+    assert live_u2live_threads() == []  # the writer and the file reader were joined
+    assert broken_sink.closed and decoded(out) == file_sink.frames  # the real file was finalised with what it got
+    assert 10 <= file_sink.frames <= 11  # the 11th reached the file before the sink after it broke
