@@ -206,7 +206,7 @@ class VideoBackground(Background):
             self._rate = float(stream.average_rate or stream.guessed_rate or 25)
             yield from self.container.decode(stream)
         except av.FFmpegError as err:
-            raise InputError(f"--bg: cannot decode {self.path}: {err}") from err
+            raise InputError(f"--bg: cannot decode {self.path}: {err.strerror or err}") from err
 
     def render(self, image, alpha, pts):
         if self._start is None or pts < self._last_pts:  # first frame, or the main stream went back
