@@ -281,6 +281,7 @@ def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_pa
         run_pipeline(source, model, stages, [file_sink, broken_sink])
     failed_at = broken_sink.failed_at or model.failed_at
     stopped_in = time.perf_counter() - failed_at
+    print(f"pipeline stopped {stopped_in:.2f} s after the {where} failed")
     assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop"  # a hang guard, not a speed claim
     assert live_u2live_threads() == []  # the writer and the file reader were joined
     assert broken_sink.closed and decoded(out) == file_sink.frames  # the real file was finalised with what it got
