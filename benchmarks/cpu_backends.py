@@ -82,7 +82,7 @@ def video_total(n: int, precision: str, out_dir: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    STAGE_LINES[precision] = [line for line in done.stderr.splitlines() if "ms" in line][-1:]  # the stage summary
+    STAGE_LINES[precision] = [line for line in done.stderr.splitlines() if " frames in " in line][-1:]  # the one-line summary
     return seconds
 
 

@@ -3,6 +3,7 @@ the torch-tensorrt boundary (``tensorrt.import_torch_tensorrt``) by ``FakeTorchT
 network into the shape torch-tensorrt produces (one ``_run_on_acc_0`` submodule) and saves/loads real exported
 programs; everything around it (naming, cache, rebuild, padding) is our real code on CPU tensors."""
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,8 +124,13 @@ def test_segmenter_pads_a_short_batch_to_the_engine_it_has(fake_tt, tmp_path):
     assert "TensorRT engine" in segmenter.describe()
 
 
-def test_default_engine_dir_is_shared_by_every_working_directory(monkeypatch, tmp_path):
+def test_default_engine_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("U2LIVE_ENGINE_DIR", raising=False)
+    # run from this source checkout: the project's engines/ folder
+    assert tensorrt.engine_dir() == tensorrt.CHECKOUT_ENGINES
+    assert tensorrt.CHECKOUT_ENGINES.parent / "u2live" / "backends" / "tensorrt.py" == Path(tensorrt.__file__)
+    # an installed package: u2live's cache folder, shared by every working directory
+    monkeypatch.setattr(tensorrt, "CHECKOUT_ENGINES", tmp_path / "site-packages" / "engines")
     monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))
     assert tensorrt.engine_dir() == tmp_path / "engines"
     monkeypatch.setenv("U2LIVE_ENGINE_DIR", str(tmp_path / "mine"))

@@ -1,7 +1,6 @@
 """``u2live segment`` against the authors' published U2-Net† masks, and its handling of bad input."""
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from .closing import Closing
 from .errors import InputError
 from .images import read_rgb
 from .refine import box_filter
@@ -119,21 +120,13 @@ def cover_fit(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int,
     return width, height, (width - dst_w) // 2, (height - dst_h) // 2
 
 
-class Background(ABC):
+class Background(Closing, ABC):
     """A background layer. ``render`` is called once per frame, in pts order; ``close`` may be called repeatedly."""
 
     @abstractmethod
     def render(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
         """[H, W, 3] uint8 frame, [H, W] float alpha, pts seconds -> [H, W, 3] uint8 background on their device."""
 
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class ColorBackground(Background):

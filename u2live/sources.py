@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
+from .closing import Closing
 from .errors import InputError
 from .frame import Frame, VideoInfo
 
@@ -40,7 +41,7 @@ class SourceLostError(InputError):
     """A live source (camera, stream) stopped delivering frames."""
 
 
-class Source(ABC):
+class Source(Closing, ABC):
     """An iterable of :class:`Frame`; ``info`` is known before the first frame. ``close()`` is idempotent, joins
     the reader thread and releases the input; iterating after ``close()`` yields nothing."""
 
@@ -67,12 +68,6 @@ class Source(ABC):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
         self._release()
-
-    def __enter__(self) -> "Source":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def open_source(spec: str, *, live: bool, width: int | None = None, height: int | None = None,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..closing import Closing
 from ..errors import InputError
 from ..preprocess import to_model_input, to_model_input_tensor
 
@@ -19,7 +20,7 @@ def check_size(size: int) -> int:
     return size
 
 
-class Segmenter(ABC):
+class Segmenter(Closing, ABC):
     """Runs U2-Net on batches of frames.
 
     Contract: ``infer`` takes the preprocessed batch [N, 3, size, size] float32 and returns the fused mask
@@ -70,11 +71,15 @@ class Segmenter(ABC):
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"
 
-    def close(self) -> None:
-        pass
 
-    def __enter__(self):
-        return self
+class TorchSegmenter(Segmenter, ABC):
+    """A backend whose work is torch on ``device``: it implements ``infer_tensor``; ``infer`` goes through it."""
 
-    def __exit__(self, *exc):
-        self.close()
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+        return self.infer_tensor(tensor).cpu().numpy()
+
+    @abstractmethod
+    def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
+        ...
+

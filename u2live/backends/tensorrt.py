@@ -17,12 +17,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import BackendError
 from . import engine_cache
-from .base import Segmenter
+from .base import TorchSegmenter
 from .torch_cuda import FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
 
 MISSING = 'torch-tensorrt is not installed: pip install "u2live[tensorrt]"'
@@ -54,9 +53,18 @@ def gpu_reason() -> str | None:
     return None
 
 
+# A source checkout (editable install) keeps its engines in the project's own engines/ folder.
+CHECKOUT_ENGINES = Path(__file__).resolve().parents[2] / "engines"
+
+
 def engine_dir() -> Path:
-    """``$U2LIVE_ENGINE_DIR``, else ``engines/`` in u2live's cache folder (so every working directory shares it)."""
-    return Path(os.environ.get("U2LIVE_ENGINE_DIR") or engine_cache.cache_dir() / "engines")
+    """``$U2LIVE_ENGINE_DIR``; else the checkout's ``engines/`` when run from a source checkout; else ``engines/``
+    in u2live's cache folder (an installed package: every working directory shares it)."""
+    if os.environ.get("U2LIVE_ENGINE_DIR"):
+        return Path(os.environ["U2LIVE_ENGINE_DIR"])
+    if (CHECKOUT_ENGINES / "README.md").is_file():
+        return CHECKOUT_ENGINES
+    return engine_cache.cache_dir() / "engines"
 
 
 def _tensorrt_version() -> str:
@@ -139,7 +147,7 @@ def build_or_load(*, model: str, weights, size: int, batch: int, precision: str,
     return engine, path
 
 
-class TensorRTSegmenter(Segmenter):
+class TensorRTSegmenter(TorchSegmenter):
     """One TensorRT engine per batch size (built once, cached on disk); a short batch is padded to a built size."""
 
     def __init__(self, *, device: str | torch.device | None = None, batch: int = 1, directory: Path | None = None,
@@ -168,10 +176,6 @@ class TensorRTSegmenter(Segmenter):
                 model=self.model, weights=self.weights, size=self.size, batch=batch, precision=self.precision,
                 device=self.device, directory=self.directory, log=self.log)
         return self.engines[batch]
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
-        return self.infer_tensor(tensor).cpu().numpy()
 
     @torch.inference_mode()
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,10 @@ small kernels is removed by replaying one CUDA graph per batch size; a short las
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..errors import BackendError
-from .base import Segmenter
+from .base import TorchSegmenter
 
 FP16_MIN_CAPABILITY = (7, 5)
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -35,7 +34,7 @@ def padded_batch(n: int, captured: set[int]) -> int:
     return min(fitting) if fitting else n
 
 
-class TorchCUDASegmenter(Segmenter):
+class TorchCUDASegmenter(TorchSegmenter):
     """Torch on the GPU: the model, the preprocessing (``predict_frames``) and the masks all stay on the device."""
 
     def __init__(self, *, device: str | torch.device | None = None, **options):
@@ -58,10 +57,6 @@ class TorchCUDASegmenter(Segmenter):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         return cuda_unavailable_reason()
-
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
-        return self.infer_tensor(tensor).cpu().numpy()
 
     @torch.inference_mode()
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..frame import Frame
+from ..sinks.base import Sink
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
 
@@ -25,8 +26,10 @@ DEFAULT_BACKGROUND = "blur"  # u2live video's default
 DEFAULT_SMOOTHING = "auto"
 
 
-class NullSink:
+class NullSink(Sink):
     """A sink that keeps nothing: stands in for the virtual camera, which needs a v4l2loopback device."""
+
+    name = "null"
 
     def __init__(self):
         self.frames = 0
@@ -34,14 +37,8 @@ class NullSink:
     def write(self, frame: Frame) -> None:
         self.frames += 1
 
-    def close(self) -> None:
+    def _close(self) -> None:
         pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, work_dir: Path) -> dict:

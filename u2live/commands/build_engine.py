@@ -19,8 +19,8 @@ from ..model import MODEL_NAMES
               help="Frames per inference (offline video runs faster with 4-8).")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
 @click.option("--engine-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for engines (default: $U2LIVE_ENGINE_DIR or ~/.cache/u2live/engines, where "
-                   "--backend tensorrt looks).")
+              help="Folder for engines (default: $U2LIVE_ENGINE_DIR, else engines/ of a source checkout, else "
+                   "~/.cache/u2live/engines: where --backend tensorrt looks).")
 @click.option("--force", is_flag=True, help="Rebuild even when a matching engine exists.")
 def build_engine(weights, model, size, batch, precision, engine_dir, force):
     """Compile U2-Net with torch-tensorrt into a TensorRT engine (needs an NVIDIA GPU and u2live[tensorrt]).

@@ -5,10 +5,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ..closing import Closing
 from ..frame import Frame
 
 
-class Sink(ABC):
+class Sink(Closing, ABC):
     """Where finished frames go. Synchronous: the pipeline calls ``write`` from its writer thread.
 
     - ``write(frame)``: ``frame.image`` is the finished [H, W, 3] RGB (or [H, W, 4] RGBA for transparent output)
@@ -33,12 +34,6 @@ class Sink(ABC):
             return
         self._closed = True
         self._close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def even(n: int) -> int:
