@@ -122,7 +122,8 @@ def test_matte_and_transparent_outputs(megamind, segmenter):
     assert rgba.shape == (528, 720, 4)
     # the alpha channel is the matte, the colour channels the untouched frame
     assert np.abs(rgba[..., 3].astype(int) - matte[..., 0]).mean() < 2
-    first = next(iter(open_source(str(megamind), live=False))).image
+    with open_source(str(megamind), live=False) as source:
+        first = next(iter(source)).image
     assert np.array_equal(rgba_sink.frames[0].image[..., :3], first)
 
 

@@ -264,14 +264,15 @@ class FailingSegmenter:
         return "failing " + self.real.describe()
 
 
-def live_u2live_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("u2live-") and t.is_alive()]
+def live_u2live_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("u2live-") and t.is_alive()}
 
 
 @pytest.mark.parametrize("where", ["sink", "segmenter"])
 def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_path, segmenter, where):
     clip = noise_clip(tmp_path / "clip.mp4", frames=48, audio=False)
     out = tmp_path / "out.mp4"
+    before = live_u2live_threads()  # only this run's threads count: not ones an earlier test left behind
     source = open_source(str(clip), live=False)
     file_sink = FileSink(out, source.info)
     broken_sink = FailingSink(fail_at=10 if where == "sink" else 10**9)
@@ -283,6 +284,6 @@ def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_pa
     stopped_in = time.perf_counter() - failed_at
     print(f"pipeline stopped {stopped_in:.2f} s after the {where} failed")
     assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop"  # a hang guard, not a speed claim
-    assert live_u2live_threads() == []  # the writer and the file reader were joined
+    assert live_u2live_threads() - before == set()  # this run's writer and file reader were joined
     assert broken_sink.closed and decoded(out) == file_sink.frames  # the real file was finalised with what it got
     assert 10 <= file_sink.frames <= 11  # the 11th reached the file before the sink after it broke

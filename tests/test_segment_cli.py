@@ -38,7 +38,7 @@ def test_masks_match_the_authors_u2netp_results(reference_dir, reference_masks):
 
 def test_cutout_is_rgba_with_the_mask_as_alpha(reference_dir, reference_masks, tmp_path):
     image = reference_dir / "test_images" / "girl.png"
-    result = run_cli("segment", image, "--out-dir", tmp_path, "--format", "cutout")
+    result = run_cli("segment", image, "--out-dir", tmp_path, "--format", "cutout", "--backend", "torch")
     assert result.returncode == 0, result.stderr
     cutout = Image.open(tmp_path / "girl.png")
     assert cutout.mode == "RGBA"
