@@ -139,3 +139,16 @@ def rtmp_server(tmp_path):
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_u2live_cache(tmp_path_factory):
+    """Exports, INT8 graphs and engines go to a cache private to this test session (subprocesses inherit it), so a
+    run starts as on a fresh machine and never writes into the user's ~/.cache/u2live."""
+    previous = os.environ.get("U2LIVE_CACHE")
+    os.environ["U2LIVE_CACHE"] = str(tmp_path_factory.mktemp("u2live-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("U2LIVE_CACHE", None)
+    else:
+        os.environ["U2LIVE_CACHE"] = previous
