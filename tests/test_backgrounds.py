@@ -38,6 +38,12 @@ def test_parse_rejects_with_one_line(spec):
     assert "\n" not in str(info.value) and spec.split(":")[-1] in str(info.value)
 
 
+@pytest.mark.parametrize("spec", ["#12345", "#GGHHII", "#FF80001"])
+def test_bad_hex_colour_says_colour_not_missing_file(spec):
+    with pytest.raises(InputError, match="#RRGGBB expects six hexadecimal digits"):
+        parse_background(spec)
+
+
 def test_parse_probes_files(media_dir, tmp_path):
     assert parse_background(str(media_dir / "baboon.jpg")).kind == "image"
     assert parse_background(str(media_dir / "tree.avi")).kind == "video"

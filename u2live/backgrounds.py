@@ -71,6 +71,8 @@ def parse_background(spec: str) -> BackgroundSpec:
         return BackgroundSpec("blur", radius=_parse_radius(text) if ":" in text else None)
     if lower.startswith("color:") or re.fullmatch(r"#[0-9a-fA-F]{6}", text):
         return BackgroundSpec("color", color=_parse_color(text))
+    if text.startswith("#") and not Path(text).exists():  # a colour that is not one, rather than a missing file
+        raise InputError(f"--bg #RRGGBB expects six hexadecimal digits, got {text!r}")
     return BackgroundSpec(_probe_file(Path(text)), path=Path(text))
 
 
