@@ -2,10 +2,20 @@
 
 
 class Closing:
-    """Mixin: ``__enter__`` returns the object, ``__exit__`` calls ``close()`` (which subclasses make idempotent)."""
+    """Mixin: ``__enter__`` returns the object, ``__exit__`` calls ``close()``. ``close()`` is idempotent: it runs
+    the subclass's ``_close()`` exactly once however often it is called (after an error, Ctrl-C and the normal
+    end may all close the same sink)."""
+
+    _closed = False
 
     def close(self) -> None:
-        pass
+        if self._closed:
+            return
+        self._closed = True
+        self._close()
+
+    def _close(self) -> None:
+        """Release what the object holds; called once."""
 
     def __enter__(self):
         return self

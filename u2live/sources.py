@@ -50,7 +50,6 @@ class Source(Closing, ABC):
     def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closed = False
 
     @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
@@ -60,10 +59,7 @@ class Source(Closing, ABC):
     def _release(self) -> None:
         """Free the input; called once, after the reader thread has ended (or was given up on)."""
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _close(self) -> None:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)

@@ -19,7 +19,6 @@ class Sink(Closing, ABC):
     """
 
     name = "sink"
-    _closed = False
 
     @abstractmethod
     def write(self, frame: Frame) -> None:
@@ -28,12 +27,6 @@ class Sink(Closing, ABC):
     @abstractmethod
     def _close(self) -> None:
         ...
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._close()
 
 
 def even(n: int) -> int:
