@@ -107,22 +107,14 @@ def _listening(port: int) -> bool:
     return False
 
 
-@pytest.fixture
-def rtmp_server(tmp_path):
-    """A real RTMP server on loopback: ``ffmpeg -listen 1 -i rtmp://127.0.0.1:PORT/live/x -c copy got.flv``.
-    Yields an object with ``url``, ``recording`` (got.flv) and ``wait()`` (for ffmpeg to finish the file)."""
+def _start_rtmp_server(url: str, port: int, recording: Path):
+    """``ffmpeg -listen 1 -i URL -c copy RECORDING``, returned once it listens on ``port``."""
     import shutil
-    import socket
     import subprocess
     import time
-    from types import SimpleNamespace
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is missing: install it (apt-get install ffmpeg) for the RTMP tests")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url, recording = f"rtmp://127.0.0.1:{port}/live/x", tmp_path / "got.flv"
     process = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-listen", "1", "-i", url, "-c", "copy",
                                 "-y", str(recording)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
@@ -131,6 +123,33 @@ def rtmp_server(tmp_path):
     if not _listening(port):
         process.kill()
         pytest.fail(f"ffmpeg did not start listening on port {port}: {process.stderr.read().decode()[-500:]}")
+    return process
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def start_rtmp_server():
+    """``start_rtmp_server(url, port, recording) -> Popen``: a real RTMP server on loopback, for tests that stop and
+    restart one on the same port."""
+    return _start_rtmp_server
+
+
+@pytest.fixture
+def rtmp_server(tmp_path, unused_port):
+    """A real RTMP server on loopback: ``ffmpeg -listen 1 -i rtmp://127.0.0.1:PORT/live/x -c copy got.flv``.
+    Yields an object with ``url``, ``recording`` (got.flv) and ``wait()`` (for ffmpeg to finish the file)."""
+    from types import SimpleNamespace
+
+    url, recording = f"rtmp://127.0.0.1:{unused_port}/live/x", tmp_path / "got.flv"
+    process = _start_rtmp_server(url, unused_port, recording)
 
     def wait(timeout: float = 20.0) -> int:
         return process.wait(timeout=timeout)
@@ -139,6 +158,41 @@ def rtmp_server(tmp_path):
     if process.poll() is None:
         process.kill()
         process.wait()
+
+
+@pytest.fixture(scope="session")
+def write_noise_clip():
+    """``write_noise_clip(path, *, frames, size=(160, 120), fps=12, audio=True)``: H.264 noise frames (each costs
+    the encoder real bytes, so output sizes grow with frames) and, with ``audio``, an AAC tone as long as the video,
+    muxed by ffmpeg. Returns the path."""
+    import shutil
+    import subprocess
+
+    import av
+    import numpy as np
+
+    def write(path: Path, *, frames: int, size=(160, 120), fps=12, audio=True) -> Path:
+        if audio and shutil.which("ffmpeg") is None:
+            pytest.skip("ffmpeg is missing: install it (apt-get install ffmpeg) to mux the test clip's audio")
+        rng = np.random.default_rng(6)
+        width, height = size
+        video_only = path.with_name(path.stem + "-video.mp4") if audio else path
+        with av.open(str(video_only), "w") as out:
+            stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for i in range(frames):
+                frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (height, width, 3), np.uint8),
+                                                   format="rgb24")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        if audio:
+            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video_only), "-f", "lavfi", "-i",
+                            f"sine=frequency=440:duration={frames / fps}", "-c:v", "copy", "-c:a", "aac",
+                            "-shortest", str(path)], check=True, timeout=120)
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,7 +15,6 @@ import time
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from u2live import backends
@@ -30,27 +27,6 @@ from u2live.sources import open_source
 SIZE = "64"
 TESTS = Path(__file__).resolve().parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # torch's OpenMP barriers thrash on a loaded shared machine
-
-
-def noise_clip(path: Path, *, frames: int, size=(160, 120), fps=12, audio=True) -> Path:
-    """Noise frames (each costs the encoder real bytes, so file sizes grow with frames) and, with ``audio``, an
-    AAC tone as long as the video, muxed by ffmpeg."""
-    rng = np.random.default_rng(6)
-    width, height = size
-    video_only = path.with_name(path.stem + "-video.mp4") if audio else path
-    with av.open(str(video_only), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (height, width, 3), np.uint8), format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    if audio:
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video_only), "-f", "lavfi", "-i",
-                        f"sine=frequency=440:duration={frames / fps}", "-c:v", "copy", "-c:a", "aac", "-shortest",
-                        str(path)], check=True, timeout=120)
-    return path
 
 
 def decoded(path) -> int:
@@ -74,29 +50,6 @@ def error_line(stderr: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- RTMP server
 
-def listening(port: int) -> bool:
-    """Whether something listens on the port, from /proc (connecting would use up ``ffmpeg -listen 1``)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        if any(int(r.split()[1].split(":")[1], 16) == port and r.split()[3] == "0A" for r in rows):
-            return True
-    return False
-
-
-def rtmp_server(url: str, port: int, recording: Path) -> subprocess.Popen:
-    """``ffmpeg -listen 1`` receiving into ``recording``, once it listens."""
-    process = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-listen", "1", "-i", url, "-c", "copy", "-y",
-                                str(recording)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not listening(port) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert listening(port), f"ffmpeg did not listen on {port}"
-    return process
-
-
 def wait_until(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -104,16 +57,13 @@ def wait_until(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_rtmp_server_restarted_mid_stream_is_reconnected_while_the_file_keeps_recording(tmp_path):
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg is missing: install it (apt-get install ffmpeg) for the RTMP tests")
-    clip = noise_clip(tmp_path / "clip.mp4", frames=240)  # 20 s; the stream is paced to real time
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+def test_rtmp_server_restarted_mid_stream_is_reconnected_while_the_file_keeps_recording(
+        tmp_path, write_noise_clip, start_rtmp_server, unused_port):
+    clip = write_noise_clip(tmp_path / "clip.mp4", frames=240)  # 20 s; the stream is paced to real time
+    port = unused_port
     url, first, second, out = (f"rtmp://127.0.0.1:{port}/live/x", tmp_path / "first.flv", tmp_path / "second.flv",
                                tmp_path / "out.mp4")
-    servers = [rtmp_server(url, port, first)]
+    servers = [start_rtmp_server(url, port, first)]
     run = subprocess.Popen([sys.executable, "-m", "u2live", "video", str(clip), "-o", str(out), "--rtmp", url,
                             "--size", SIZE, "--backend", "torch", "--quiet"], env=ENV, stderr=subprocess.PIPE,
                            text=True)
@@ -122,7 +72,7 @@ def test_rtmp_server_restarted_mid_stream_is_reconnected_while_the_file_keeps_re
         servers[0].terminate()  # the server goes away mid-stream
         servers[0].wait(30)
         time.sleep(2.0)
-        servers.append(rtmp_server(url, port, second))  # and comes back on the same port
+        servers.append(start_rtmp_server(url, port, second))  # and comes back on the same port
         _, stderr = run.communicate(timeout=300)
         servers[1].wait(60)  # ends when the stream does
     finally:
@@ -174,9 +124,9 @@ def _file_size_limit(limit: int):
 
 
 @pytest.fixture(scope="module")
-def big_frames_clip(tmp_path_factory):
+def big_frames_clip(tmp_path_factory, write_noise_clip):
     """320x240 noise: with ``--bg blur:1`` each output frame costs ~15 kB, so a few MB fill up in seconds."""
-    return noise_clip(tmp_path_factory.mktemp("disk") / "clip.mp4", frames=160, size=(320, 240), audio=False)
+    return write_noise_clip(tmp_path_factory.mktemp("disk") / "clip.mp4", frames=160, size=(320, 240), audio=False)
 
 
 def run_until_full(clip, out, preexec=None):
@@ -269,8 +219,9 @@ def live_u2live_threads() -> set[threading.Thread]:
 
 
 @pytest.mark.parametrize("where", ["sink", "segmenter"])
-def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_path, segmenter, where):
-    clip = noise_clip(tmp_path / "clip.mp4", frames=48, audio=False)
+def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_path, segmenter, where,
+                                                                          write_noise_clip):
+    clip = write_noise_clip(tmp_path / "clip.mp4", frames=48, audio=False)
     out = tmp_path / "out.mp4"
     before = live_u2live_threads()  # only this run's threads count: not ones an earlier test left behind
     source = open_source(str(clip), live=False)

@@ -200,14 +200,6 @@ def test_rtmp_server_that_never_answers_times_out_instead_of_hanging():
                     sink.write(Frame(np.zeros((48, 64, 3), np.uint8), index / 10, index))
 
 
-@pytest.fixture
-def unused_port():
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 # ---------------------------------------------------------------------------------------------- virtual camera
 
