@@ -1,6 +1,7 @@
 """Shared fixtures: the authors' reference images and real media clips.
 
-Reference images live in ``../shared/reference/u2net`` beside the checkout (or ``$U2LIVE_REFERENCE``). Real clips
+The authors' reference images and their published masks live in ``tests/data/u2net`` (Apache-2.0, their LICENSE
+beside them; ``$U2LIVE_REFERENCE`` points elsewhere), so a fresh clone runs every test on its own. Real clips
 come from Debian's opencv-doc package, unpacked by ``.ci/run`` into ``.cache/opencv-doc`` (or
 ``$U2LIVE_MEDIA``, or an installed opencv-doc).
 """
@@ -12,8 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-REFERENCE_CANDIDATES = [os.environ.get("U2LIVE_REFERENCE"), REPO.parent / "shared" / "reference" / "u2net",
-                        REPO / "shared" / "reference" / "u2net"]
+REFERENCE_CANDIDATES = [os.environ.get("U2LIVE_REFERENCE"), REPO / "tests" / "data" / "u2net"]
 MEDIA_CANDIDATES = [os.environ.get("U2LIVE_MEDIA"),
                     REPO / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data",
                     "/usr/share/doc/opencv-doc/examples/data"]
@@ -30,7 +30,7 @@ def _first_dir(candidates, probe: str) -> Path | None:
 def reference_dir() -> Path:
     found = _first_dir(REFERENCE_CANDIDATES, "test_images")
     if found is None:
-        pytest.skip("the authors' reference images are missing: set U2LIVE_REFERENCE to shared/reference/u2net")
+        pytest.fail("the authors' reference images are missing from tests/data/u2net (or $U2LIVE_REFERENCE)")
     return found
 
 
