@@ -65,3 +65,32 @@ def test_tensorrt_engine_is_built_once_and_reused(batch, fp32_masks, tmp_path, m
     with backends.create("tensorrt", size=320, log=lines.append):
         pass
     assert not any("building" in line for line in lines)  # the second start loads the engine
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gtx_policy_fp32_cuda_graph_matches_fp16(batch):
+    """What a Pascal GTX 10xx gets (FP32, captured CUDA graph), forced on whatever GPU runs this, against FP16."""
+    masks = {}
+    for precision in ("fp32", "fp16"):
+        with backends.create("cuda", size=320, precision=precision) as segmenter:
+            masks[precision] = normalise_minmax(segmenter.infer(batch))
+            assert set(segmenter.graphs) == {5}  # the graph path, not eager
+    assert np.abs(masks["fp32"] - masks["fp16"]).mean() <= 0.005
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_composite_on_the_gpu_matches_the_cpu(reference_dir):
+    from u2live.backgrounds import parse_background
+    from u2live.pipeline import Stages
+    from u2live.stats import PipelineStats
+
+    image = read_rgb(sorted((reference_dir / "test_images").iterdir())[0])
+    mask = torch.rand(320, 320)
+    outputs = []
+    for device in ("cpu", "cuda"):
+        stages = Stages(mode="composite", background=parse_background("blur"), device=device)
+        outputs.append(stages.render(torch.from_numpy(image).to(device), mask.to(device), 0.0, PipelineStats()))
+        stages.close()
+    assert np.abs(outputs[0].astype(np.float32) - outputs[1].astype(np.float32)).mean() <= 2.0

@@ -1,10 +1,12 @@
 """The pipeline on a real clip: every frame in order, batching, stats, shutdown on errors, Ctrl-C and stop.
 
-The model runs at 160x160 on a few frames of Megamind to keep CPU time low. ``FailingSink`` and ``FailingSmoother``
+The model runs at 160x160 on a few frames of Megamind to keep CPU time low, on ``$U2LIVE_TEST_BACKEND`` (default
+``torch``; ``benchmarks/gpu_check.sh`` runs them on ``cuda``). ``FailingSink`` and ``FailingSmoother``
 are test stand-ins for a stage that breaks (a full disk, a bug), named as such.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import av
@@ -22,11 +24,12 @@ from u2live.sources import open_source
 from u2live.stats import STAGES, PipelineStats
 
 SIZE = 160
+BACKEND = os.environ.get("U2LIVE_TEST_BACKEND", "torch")
 
 
 @pytest.fixture(scope="module")
 def segmenter():
-    with backends.create("torch", size=SIZE) as seg:
+    with backends.create(BACKEND, size=SIZE) as seg:
         yield seg
 
 
