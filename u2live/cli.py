@@ -56,8 +56,9 @@ def _register() -> None:
     from .commands.video import video
     from .commands.webcam import webcam
     from .commands.build_engine import build_engine
+    from .commands.serve import serve
 
-    for command in (segment, video, webcam, bench, build_engine):
+    for command in (segment, video, webcam, bench, build_engine, serve):
         main.add_command(command)
 
 

@@ -20,3 +20,15 @@ class BackendError(U2LiveError, RuntimeError):
 
 class OutputError(U2LiveError, OSError):
     """An output (file, stream, virtual camera, window) cannot be opened or written."""
+
+
+class TooLargeError(InputError):
+    """An input is larger than allowed: an upload over the size limit, an image with an absurd pixel count."""
+
+
+class BusyError(U2LiveError, RuntimeError):
+    """A service cannot take more work now (its queue is full, or its model is still loading); retry later."""
+
+    def __init__(self, message: str, *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,89 @@
+"""``u2live serve``: the HTTP API and web page on one model, localhost unless asked otherwise."""
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import click
+
+from ..errors import U2LiveError
+from ..options import model_options, segmenter_options
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any other than loopback needs --api-key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
+@click.option("--api-key", envvar="U2LIVE_API_KEY", default=None,
+              help="Key every /v1 request must send (X-API-Key or Authorization: Bearer); env U2LIVE_API_KEY.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Model calls and video jobs that run at once (one model shared by all).")
+@click.option("--queue", "queue_size", type=click.IntRange(0, 1000), default=8, show_default=True,
+              help="Image requests that may wait for a worker; past that the answer is 503 with Retry-After.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,
+              help="Largest upload (image or video) in MiB; larger ones get 413.")
+@click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), default=50, show_default=True,
+              help="Largest image or video frame in megapixels; larger ones (decompression bombs) get 413.")
+@click.option("--max-jobs", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="Video jobs queued or running at once; past that the answer is 503.")
+@click.option("--result-ttl", type=click.FloatRange(min=0, min_open=True), default=3600, show_default=True,
+              help="Seconds a finished video job and its result are kept.")
+@model_options
+def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixels, max_jobs, result_ttl, **model):
+    """Serve the HTTP API and a web page: background removal of images and videos.
+
+    POST /v1/segment (one image -> mask, cut-out, box or highlight), POST /v1/videos (a video job), GET /health,
+    GET /ready; API docs at /docs, the page at /. The model loads once, at start-up; /ready answers 200 once it
+    is loaded and warmed up.
+    """
+    if not _is_loopback(host) and not api_key:
+        raise click.UsageError(f"--host {host} is reachable from other machines: give --api-key KEY "
+                               "(or set U2LIVE_API_KEY) so that only clients with the key are served")
+    try:
+        import uvicorn
+
+        from ..serve.app import create_app
+        from ..serve.settings import MIB, ServeSettings
+    except ImportError as err:
+        raise U2LiveError(f"u2live serve needs FastAPI and uvicorn: pip install 'u2live[serve]' ({err})") from err
+    _check_port_free(host, port)
+    settings = ServeSettings(model=segmenter_options(**model), workers=workers, queue=queue_size,
+                             max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
+                             max_jobs=max_jobs, result_ttl=result_ttl, api_key=api_key or None)
+    failures: list[str] = []
+    server = None
+
+    def stop(message: str) -> None:
+        failures.append(message)
+        server.should_exit = True
+
+    app = create_app(settings, on_failure=stop)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5))
+    click.echo(f"u2live: serving on http://{_url_host(host)}:{port}/ (API docs at /docs)", err=True)
+    server.run()
+    if failures:
+        raise U2LiveError(failures[0])
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """One line when the port is taken, before the model loads (uvicorn would log and exit later)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise U2LiveError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err

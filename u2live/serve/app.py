@@ -1,0 +1,208 @@
+"""The FastAPI app: routes, the API key, and one JSON shape for every failure, ``{"error": "one line"}``.
+
+Nothing here fetches a URL or opens a path a client names: images are read from the request, video uploads are
+stored under names the job manager makes, and ``bg`` takes colours, ``blur`` and ``transparent`` but no files.
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import tempfile
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..errors import BusyError, InputError, TooLargeError
+from .inference import ModelPool
+from .jobs import JobManager
+from .settings import ServeSettings
+from .uploads import BodyLimit, read_upload, upload_to
+from .work import probe_video, run_video, segment_bytes
+
+PAGE = Path(__file__).parent / "page"
+SERVER_BACKGROUNDS = ("color:", "#", "blur", "transparent")
+BODY_DOC = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def create_app(settings: ServeSettings, *, on_failure=None) -> FastAPI:
+    """The app over one model; ``on_failure(message)`` is called if the model cannot be loaded."""
+    pool = ModelPool(settings.model, workers=settings.workers, queue=settings.queue, on_failure=on_failure)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        pool.start()
+        root = Path(tempfile.mkdtemp(prefix="u2live-serve-"))
+        run = functools.partial(_run_job, pool, settings.max_pixels)
+        app.state.jobs = JobManager(root, run, workers=settings.workers, max_jobs=settings.max_jobs,
+                                    result_ttl=settings.result_ttl)
+        try:
+            yield
+        finally:
+            app.state.jobs.close()
+            pool.close()
+
+    app = FastAPI(title="u2live", version=__version__, lifespan=lifespan,
+                  description="Background removal with U2-Net†: still images and whole videos.")
+    app.state.pool, app.state.settings = pool, settings
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    _add_error_handlers(app)
+    _add_routes(app, pool, settings)
+    app.mount("/page", StaticFiles(directory=PAGE), name="page")
+    return app
+
+
+def _run_job(pool: ModelPool, max_pixels: int, job) -> None:
+    run_video(pool.segmenter, job, max_pixels=max_pixels)
+
+
+def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
+    keyed = [Depends(functools.partial(_check_key, settings.api_key))]
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(PAGE / "index.html", media_type="text/html")
+
+    @app.get("/health", summary="The server is up (the model may still be loading)")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="The model is loaded and warmed up", responses={503: {"description": "loading"}})
+    async def ready():
+        if not pool.ready:
+            raise BusyError(pool.error or "the model is still loading", retry_after=5)
+        return {"status": "ready", "model": pool.description, "version": __version__}
+
+    @app.post("/v1/segment", dependencies=keyed, openapi_extra=BODY_DOC,
+              summary="One image: its mask, cut-out, box or highlight, as `u2live segment` makes it",
+              responses={200: {"content": {"image/png": {}, "application/json": {}}}})
+    async def segment(request: Request,
+                      format: Literal["mask", "cutout", "box", "highlight"] = Query("mask"),  # noqa: A002
+                      bg: str | None = Query(None, description="cutout over color:R,G,B or #RRGGBB"),
+                      threshold: float = Query(0.5, ge=0.0, le=1.0, description="box: mask threshold")):
+        _only_params(request, {"format", "bg", "threshold"})
+        data = await read_upload(request)
+        work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold,
+                                 max_pixels=settings.max_pixels)
+        content, media_type = await pool.run(work, data)
+        return Response(content, media_type=media_type)
+
+    @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=BODY_DOC,
+              summary="A video job, as `u2live video` runs it: 202 and the job's id")
+    async def create_video(request: Request, bg: str = Query("blur"),
+                           mode: Literal["composite", "matte"] = Query("composite"),
+                           smoothing: str = Query("auto"), max_frames: int | None = Query(None, ge=1)):
+        _only_params(request, {"bg", "mode", "smoothing", "max_frames"})
+        options = {"background": _server_background(bg), "mode": mode, "smoothing": _smoothing(smoothing),
+                   "max_frames": max_frames}
+        if not pool.ready:
+            raise BusyError(pool.error or "the model is still loading", retry_after=5)
+        jobs: JobManager = app.state.jobs
+        job = jobs.create(options)
+        try:
+            await upload_to(request, job.input)
+            await run_in_threadpool(probe_video, job.input)
+        except BaseException:
+            jobs.delete(job.id)
+            raise
+        jobs.start(job)
+        return JSONResponse(job.status(), status_code=202, headers={"Location": f"/v1/videos/{job.id}"})
+
+    @app.get("/v1/videos/{job_id}", dependencies=keyed, summary="A job's state and progress")
+    async def video_status(job_id: str):
+        return _job(app, job_id).status()
+
+    @app.get("/v1/videos/{job_id}/result", dependencies=keyed, summary="The finished video (range requests)")
+    async def video_result(job_id: str):
+        job = _job(app, job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"job {job_id} is {job.state}, not done")
+        return FileResponse(job.result, media_type="video/webm" if job.result.suffix == ".webm" else "video/mp4",
+                            filename=f"u2live-{job_id}{job.result.suffix}", content_disposition_type="inline")
+
+    @app.delete("/v1/videos/{job_id}", dependencies=keyed, status_code=204, summary="Cancel and remove a job")
+    async def delete_video(job_id: str):
+        _job(app, job_id)
+        await run_in_threadpool(app.state.jobs.delete, job_id)
+        return Response(status_code=204)
+
+
+def _job(app: FastAPI, job_id: str):
+    try:
+        return app.state.jobs.get(job_id)
+    except KeyError:
+        raise HTTPException(404, f"no video job {job_id!r} (unknown, deleted or expired)") from None
+
+
+def _check_key(expected: str | None, request: Request) -> None:
+    if expected is None:
+        return
+    given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "a valid API key is required: header X-API-Key or Authorization: Bearer KEY",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def _only_params(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise HTTPException(422, f"unknown parameter {unknown[0]!r}: expected {', '.join(sorted(allowed))}")
+
+
+def _server_background(value: str):
+    from ..backgrounds import parse_background
+
+    if not value.lower().startswith(SERVER_BACKGROUNDS):
+        raise HTTPException(422, f"bg must be color:R,G,B, #RRGGBB, blur[:RADIUS] or transparent, got {value!r} "
+                                 "(the server reads no files)")
+    try:
+        return parse_background(value)
+    except InputError as err:
+        raise HTTPException(422, f"bg: {err}") from err
+
+
+def _smoothing(value: str) -> str:
+    from ..smoothing import make_smoother
+
+    try:
+        make_smoother(value)
+    except (InputError, ValueError) as err:
+        raise HTTPException(422, f"smoothing: {err}") from err
+    return value
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": " ".join(str(message).split())}, status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and routing's 404/405 alike
+    async def http_error(request, exc):
+        return error(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        return error(422, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(TooLargeError)
+    async def too_large(request, exc):
+        return error(413, str(exc))
+
+    @app.exception_handler(InputError)
+    async def bad_input(request, exc):
+        return error(400, str(exc))
+
+    @app.exception_handler(BusyError)
+    async def busy(request, exc):
+        return error(503, str(exc), {"Retry-After": str(exc.retry_after)})

@@ -1,0 +1,78 @@
+"""The one model of a server process and the bounded pool its work runs in.
+
+rembg's server made a model session per request (memory grew to 137 GB, its #752) and let requests pile up. Here
+the segmenter is created once, in a background thread so that ``/health`` answers while it loads, warmed up with
+one call, and shared by every request and video job. Work runs in a fixed pool of ``workers`` threads, never on
+the event loop; at most ``workers + queue`` calls are admitted at once and the next one is refused at once with
+:class:`BusyError` (a 503 with ``Retry-After``), so a burst costs a bounded amount of memory and no request waits
+unboundedly.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import BusyError
+
+LOADING_RETRY_SECONDS = 5
+
+
+class ModelPool:
+    """``start()`` loads the model in the background; ``await run(fn, *args)`` runs ``fn(segmenter, *args)`` in
+    the pool. ``on_failure(message)`` is called if the model cannot be loaded (the server then stops)."""
+
+    def __init__(self, model_options: dict, *, workers: int, queue: int,
+                 on_failure: Callable[[str], None] | None = None, log: Callable[[str], None] | None = None):
+        self._options = model_options
+        self._on_failure = on_failure or (lambda message: None)
+        self._log = log
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="u2live-model")
+        self._slots = threading.BoundedSemaphore(workers + queue)
+        self._ready = threading.Event()
+        self.segmenter = None
+        self.error: str | None = None
+        self.description = ""
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        threading.Thread(target=self._load, name="u2live-model-load", daemon=True).start()
+
+    def _load(self) -> None:
+        from .. import backends  # torch and the backends load here, not at import: the server starts at once
+
+        try:
+            self.segmenter = backends.create(log=self._log, **self._options)
+            self.segmenter.predict([np.full((64, 64, 3), 128, np.uint8)])  # warm-up: first-call allocations
+        except Exception as err:  # noqa: BLE001 - any failure to load is reported, and the server stops
+            self.error = f"the model could not be loaded: {err}"
+            self._on_failure(self.error)
+            return
+        self.description = self.segmenter.describe()
+        self._ready.set()
+
+    async def run(self, fn: Callable, *args):
+        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
+        if not self.ready:
+            raise BusyError("the model is still loading", retry_after=LOADING_RETRY_SECONDS)
+        if not self._slots.acquire(blocking=False):
+            raise BusyError("the server is busy: too many requests in progress")
+        try:
+            future = self._executor.submit(fn, self.segmenter, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        # released when the work ends, not when the client goes: a disconnect cannot over-fill the pool
+        future.add_done_callback(lambda _done: self._slots.release())
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.segmenter is not None:
+            self.segmenter.close()

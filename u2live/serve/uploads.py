@@ -1,0 +1,123 @@
+"""Request bodies within limits, and images decoded from bytes the way ``u2live segment`` decodes files.
+
+The size limit is enforced while the body arrives (an ASGI middleware counting bytes), so an oversized upload is
+refused before it is held in memory or on disk; a ``Content-Length`` over the limit is refused before reading at
+all. An image's pixel count is read from its header and checked before any pixel is decoded, so a small file that
+would decode into gigabytes (a decompression bomb) costs nothing. Client file names are never used: uploads are
+stored under names this server makes.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import InputError, TooLargeError
+from ..images import to_rgb8
+
+NO_BODY = "the request has no file: send it as the multipart field 'file' or as the request body"
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes raises :class:`TooLargeError` (answered 413)."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await _refuse(send, self._message())
+        seen = 0
+
+        async def counted_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise TooLargeError(self._message())
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    def _message(self) -> str:
+        return f"the upload is over this server's limit of {self.limit / 2**20:g} MiB (--max-upload-mb)"
+
+
+async def _refuse(send, message: str) -> None:
+    import json
+
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def upload_to(request, path: Path) -> int:
+    """Writes the request's file (multipart field ``file``, else the raw body) to ``path``; returns its size."""
+    upload = await _multipart_file(request)
+    if upload is not None:
+        size = await run_in_threadpool(_copy, upload.file, path)
+    else:
+        size = 0
+        with path.open("wb") as out:
+            async for chunk in request.stream():
+                size += out.write(chunk)
+    if size == 0:
+        raise InputError(NO_BODY)
+    return size
+
+
+def _copy(file, path: Path) -> int:
+    with path.open("wb") as out:
+        shutil.copyfileobj(file, out, 1 << 20)
+        return out.tell()
+
+
+async def read_upload(request) -> bytes:
+    """The request's file (multipart field ``file``, else the raw body) as bytes."""
+    upload = await _multipart_file(request)
+    data = await upload.read() if upload is not None else await request.body()
+    if not data:
+        raise InputError(NO_BODY)
+    return data
+
+
+async def _multipart_file(request):
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return None
+    form = await request.form()
+    unknown = sorted(set(form) - {"file"})
+    if unknown:
+        raise InputError(f"unknown form field {unknown[0]!r}: the file goes in the field 'file'")
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InputError(NO_BODY)
+    return upload
+
+
+def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
+    """[H, W, 3] uint8 RGB of an encoded image, as :func:`u2live.images.read_rgb` reads a file."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise TooLargeError(f"the image is {width}x{height} ({width * height / 1e6:.0f} Mpx), over this "
+                                    f"server's limit of {max_pixels / 1e6:g} Mpx")
+            return to_rgb8(ImageOps.exif_transpose(image))
+    except InputError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise TooLargeError(f"the image's pixel count is absurd: {err}") from err
+    except UnidentifiedImageError as err:
+        raise InputError("the upload is not an image Pillow can read (JPEG, PNG, WebP, ...)") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"the image could not be decoded: {err}") from err

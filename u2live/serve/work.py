@@ -1,0 +1,73 @@
+"""What the server does with a request, run in the model pool or a job thread: thin adapters over the code the
+CLI runs, so ``/v1/segment`` answers what ``u2live segment`` writes and a video job makes what ``u2live video``
+makes."""
+from __future__ import annotations
+
+import io
+from contextlib import ExitStack
+
+import numpy as np
+from PIL import Image
+
+from .jobs import Job, check_input_size
+from .uploads import decode_image
+
+FORMATS = ("mask", "cutout", "box", "highlight")
+
+
+def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold: float,
+                  max_pixels: int) -> tuple[bytes, str]:
+    """The encoded result of one uploaded image and its media type."""
+    from ..commands.segment import mask_for
+
+    image = decode_image(data, max_pixels)
+    mask = mask_for(segmenter, image)
+    if fmt == "cutout":
+        return _png(Image.fromarray(np.dstack([image, mask]), "RGBA")), "image/png"
+    return _png(Image.fromarray(mask, "L")), "image/png"
+
+
+def _png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
+    """The job's input through the pipeline of ``u2live video`` into its result file."""
+    from ..pipeline import Stages, default_batch, run_pipeline, segmenter_device
+    from ..sinks import open_sinks
+    from ..smoothing import make_smoother
+    from ..sources import FileSource
+
+    options = job.options
+    with ExitStack() as stack:
+        source = stack.enter_context(FileSource(str(job.input), live=False))
+        check_input_size(job, max_pixels, source.info.width, source.info.height)
+        limit = options.get("max_frames")
+        total = source.info.frames
+        job.frames_total = min(total, limit) if total and limit else total or limit
+        stages = Stages(mode=options["mode"], smoother=make_smoother(options["smoothing"]),
+                        background=options["background"], device=segmenter_device(segmenter))
+        stack.callback(stages.close)
+        sinks = open_sinks(output=job.result, info=source.info, alpha=stages.alpha, stop_event=job.stop)
+
+        def done_one(_frame) -> None:
+            job.frames_done += 1
+
+        run_pipeline(source, segmenter, stages, sinks, batch=default_batch(segmenter), max_frames=limit,
+                     stop_event=job.stop, on_frame=done_one)
+
+
+def probe_video(path) -> None:
+    """InputError unless ``path`` holds a video stream FFmpeg can open (checked before the job is queued)."""
+    import av
+
+    from ..errors import InputError
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise InputError("the upload has no video stream")
+    except (av.FFmpegError, OSError) as err:
+        raise InputError("the upload is not a video FFmpeg can read") from err
