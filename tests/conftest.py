@@ -206,3 +206,80 @@ def private_u2live_cache(tmp_path_factory):
         os.environ.pop("U2LIVE_CACHE", None)
     else:
         os.environ["U2LIVE_CACHE"] = previous
+
+
+def _start_u2live_server(port: int, folder: Path, *args: str, env: dict | None = None, timeout: float = 300):
+    """``python -m u2live serve --port PORT ARGS`` as a subprocess, returned once ``/ready`` answers 200. Its log
+    goes to FOLDER/server.log and its temporary files (TMPDIR) under FOLDER/tmp."""
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from types import SimpleNamespace
+
+    (folder / "tmp").mkdir(parents=True, exist_ok=True)
+    log = folder / "server.log"
+    environment = {**os.environ, "TMPDIR": str(folder / "tmp"), **(env or {})}
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "u2live", "serve", "--port", str(port), *args],
+                                   stdout=sink, stderr=subprocess.STDOUT, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/ready", timeout=5) as answer:
+                if answer.status == 200:
+                    return SimpleNamespace(url=url, process=process, log=log, tmp=folder / "tmp", port=port)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    process.kill()
+    process.wait()
+    pytest.fail(f"u2live serve did not become ready: {log.read_text()[-2000:]}")
+
+
+def _stop_u2live_server(server) -> int:
+    import subprocess
+
+    server.process.terminate()
+    try:
+        return server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+        pytest.fail(f"u2live serve did not stop within 30 s of SIGTERM: {server.log.read_text()[-2000:]}")
+
+
+SERVER_MODEL_ARGS = ("--backend", "cpu", "--size", "192")
+
+
+@pytest.fixture
+def start_u2live_server(tmp_path):
+    """``start_u2live_server(port, *args)``: a real ``u2live serve`` on loopback, stopped after the test."""
+    started = []
+
+    def start(port: int, *args: str, env: dict | None = None):
+        server = _start_u2live_server(port, tmp_path / f"server-{port}", *SERVER_MODEL_ARGS, *args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            _stop_u2live_server(server)
+
+
+@pytest.fixture(scope="session")
+def u2live_server(tmp_path_factory):
+    """One real ``u2live serve`` on a loopback port for the whole session (model options SERVER_MODEL_ARGS,
+    uploads up to 2 MiB), shared by the API, page and load tests. Yields url, process, log, tmp, port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _start_u2live_server(port, tmp_path_factory.mktemp("u2live-server"), *SERVER_MODEL_ARGS,
+                                  "--max-upload-mb", "2")
+    yield server
+    code = _stop_u2live_server(server)
+    assert code == 143, server.log.read_text()[-2000:]  # stopped by SIGTERM, like every u2live command

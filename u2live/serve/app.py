@@ -91,6 +91,8 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
                       bg: str | None = Query(None, description="cutout over color:R,G,B or #RRGGBB"),
                       threshold: float = Query(0.5, ge=0.0, le=1.0, description="box: mask threshold")):
         _only_params(request, {"format", "bg", "threshold"})
+        if bg is not None and _server_background(bg).kind != "color":
+            raise HTTPException(422, f"bg for a still image is color:R,G,B or #RRGGBB, got {bg!r}")
         data = await read_upload(request)
         work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold,
                                  max_pixels=settings.max_pixels)

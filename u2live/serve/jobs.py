@@ -35,6 +35,8 @@ class Job:
     started: float | None = None
     ended: float | None = None
     error: str | None = None
+    cancelled: bool = False
+    #: the run's stop event: set to cancel (the pipeline also sets it itself when a run ends)
     stop: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -107,6 +109,7 @@ class JobManager:
         """Cancels the job if it is queued or running, and removes it and its files."""
         with self._lock:
             job = self._jobs.pop(job_id)
+        job.cancelled = True
         job.stop.set()
         if job.state in ("queued", "running", "uploading"):
             job.state = "cancelled"
@@ -118,7 +121,7 @@ class JobManager:
                 job = self._queue.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 continue
-            if job.stop.is_set():
+            if job.cancelled:
                 continue
             self._execute(job)
 
@@ -131,7 +134,7 @@ class JobManager:
         except Exception as err:  # noqa: BLE001 - a bug in one job must not stop the server
             job.error = f"internal error: {type(err).__name__}: {err}"
         job.ended = time.time()
-        if job.stop.is_set():
+        if job.cancelled:
             job.state = "cancelled"
         elif job.error is not None:
             job.state = "failed"
@@ -157,6 +160,7 @@ class JobManager:
         """Cancels every job, joins the threads and removes the work folder."""
         self._closed.set()
         for job in list(self._jobs.values()):
+            job.cancelled = True
             job.stop.set()
         for thread in self._threads:
             thread.join(timeout=30)

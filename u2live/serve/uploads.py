@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from ..errors import InputError, TooLargeError
 from ..images import to_rgb8
@@ -97,7 +98,7 @@ async def _multipart_file(request):
     form = await request.form()
     unknown = sorted(set(form) - {"file"})
     if unknown:
-        raise InputError(f"unknown form field {unknown[0]!r}: the file goes in the field 'file'")
+        raise HTTPException(422, f"unknown form field {unknown[0]!r}: the file goes in the field 'file'")
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise InputError(NO_BODY)
