@@ -34,9 +34,10 @@ def video(input_path, output, rtmp, preview, batch, **options):
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
             smoothing: str, max_frames: int | None, quiet: bool, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
-            **model) -> PipelineStats:
+            segmenter: backends.Segmenter | None = None, **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: open the source (bad input fails before the model loads), the model,
-    the stages and the sinks, run the pipeline with a progress bar, and print the one-line summary."""
+    the stages and the sinks, run the pipeline with a progress bar, and print the one-line summary. A given
+    ``segmenter`` (the Python API's, loaded once) is used and left open instead of loading one."""
     from ..sinks import open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
@@ -45,7 +46,8 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
     stats = PipelineStats()
     with ExitStack() as stack:
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
-        segmenter = stack.enter_context(backends.create(**segmenter_options(**model)))
+        if segmenter is None:
+            segmenter = stack.enter_context(backends.create(**segmenter_options(**model)))
         stages = Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
                         device=segmenter_device(segmenter))
         stack.callback(stages.close)
