@@ -131,7 +131,7 @@ def test_cutout_over_a_colour_and_the_threshold(reference_dir, tmp_path):
     assert json.loads((tmp_path / "girl.json").read_text())["threshold"] == 0.9
 
 
-@pytest.mark.parametrize("case", ["same stem twice", "output onto an input", "bg without cutout"])
+@pytest.mark.parametrize("case", ["same stem twice", "output onto an input", "bg without cutout", "no overwrite"])
 def test_clashes_are_refused_before_anything_is_written(reference_dir, tmp_path, case):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -139,11 +139,16 @@ def test_clashes_are_refused_before_anything_is_written(reference_dir, tmp_path,
     (photos / "girl.png").write_bytes(girl)
     if case == "same stem twice":
         (photos / "girl.jpg").write_bytes((reference_dir / "test_images" / "bike.jpg").read_bytes())
-        args, pattern = [photos, "-d", tmp_path / "out"], f"{photos / 'girl.jpg'} and {photos / 'girl.png'} would"
+        args, pattern = [photos, "-d", tmp_path / "out"], f"{photos / 'girl.jpg'} and {photos / 'girl.png'} would both be written to"
     elif case == "output onto an input":
-        args, pattern = [photos, "-d", photos], f"the output of {photos / 'girl.png'} would replace the input"
-    else:
+        args, pattern = [photos, "-d", photos], f"output {photos / 'girl.png'} is the input image ({photos / 'girl.png'})"
+    elif case == "bg without cutout":
         args, pattern = [photos, "-d", tmp_path / "out", "--bg", "#00ff00"], "--bg applies to --format cutout"
+    else:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "girl.json").write_text("{}")
+        args = [photos, "-d", tmp_path / "out", "--format", "mask,box", "-n"]
+        pattern = f"{tmp_path / 'out' / 'girl.json'} exists; not replacing it (--no-overwrite)"
     before = sorted(tmp_path.rglob("*"))
     _one_line_error(run_cli("segment", *args), pattern)
     assert sorted(tmp_path.rglob("*")) == before

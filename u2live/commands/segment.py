@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ..errors import InputError, U2LiveError
-from ..options import model_options
+from ..errors import InputError, OutputError, U2LiveError
+from ..options import model_options, overwrite_option
+from ..outputs import check_target, refuse_overwriting_inputs, write_atomically
 from ..progress import progress_bar
 
 FORMATS = ("mask", "cutout", "box", "highlight")
@@ -70,23 +71,21 @@ def find_images(inputs, recursive: bool) -> list[tuple[Path, Path]]:
     return found
 
 
-def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool) -> list[Job]:
-    """Every output of every input, refusing two writers of one file and outputs that would replace an input."""
+def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overwrite: bool = True) -> list[Job]:
+    """Every output of every input, refusing two writers of one file, outputs that would replace an input, and
+    (``overwrite`` False) outputs that exist."""
     jobs, writers = [], {}
     for image, folder in find_images(inputs, recursive):
         outputs = {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()}
         for output in outputs.values():
-            key = output.resolve()
-            if key in writers and writers[key] != image:
-                raise InputError(f"{writers[key]} and {image} would both write {output}: rename one, or segment "
-                                 "them into different --out-dir folders")
-            writers[key] = image
+            key = output.resolve()  # two spellings of one file are one key
+            if key in writers and writers[key][1] != image:
+                raise InputError(f"{writers[key][1]} and {image} would both be written to {output}: one would be "
+                                 "lost; rename one, or segment them into different --out-dir folders")
+            writers[key] = output, image
+            check_target(output, overwrite=overwrite)
         jobs.append(Job(image, outputs))
-    inputs_resolved = {job.image.resolve(): job.image for job in jobs}
-    for key, image in writers.items():
-        if key in inputs_resolved:
-            raise InputError(f"the output of {image} would replace the input {inputs_resolved[key]}: "
-                             "choose another --out-dir")
+    refuse_overwriting_inputs(dict(writers.values()), {job.image: "input image" for job in jobs})
     return jobs
 
 
@@ -105,8 +104,9 @@ def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool) -> li
               help="box and highlight: a pixel is the object when its mask value (0..1) is >= this.")
 @click.option("--recursive", "-r", is_flag=True, help="Folder inputs: include sub-folders (mirrored).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@overwrite_option
 @model_options
-def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, **model):
+def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite, **model):
     """Segment still images (JPEG, PNG, WebP, ...) or folders of them: a mask, cut-out, box and/or highlight
     per image, at the image's own size.
 
@@ -114,14 +114,14 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, **model):
     """
     if bg is not None:
         _check_bg(bg, formats)
-    jobs = plan(inputs, out_dir, formats, recursive)
+    jobs = plan(inputs, out_dir, formats, recursive, overwrite)
     from ..api import load
 
     failures = 0
     with load(**model) as net:
         for job in progress_bar(jobs, total=len(jobs), unit="img", disable=quiet or len(jobs) < 2):
             try:
-                write_job(net, job, bg=bg, threshold=threshold)
+                write_job(net, job, bg=bg, threshold=threshold, overwrite=overwrite)
             except InputError as err:
                 failures += 1
                 click.echo(f"u2live: skipped: {err}", err=True)
@@ -137,8 +137,8 @@ def _check_bg(bg: str, formats: tuple[str, ...]) -> None:
     parse_background(bg)  # a bad --bg is one line before the model loads
 
 
-def write_job(model, job: Job, *, bg: str | None, threshold: float) -> None:
-    """Segment one image and write each of its outputs."""
+def write_job(model, job: Job, *, bg: str | None, threshold: float, overwrite: bool = True) -> None:
+    """Segment one image and write each of its outputs (each complete or not at all: u2live.outputs)."""
     from ..api import as_rgb, cutout_of
 
     image = as_rgb(job.image)
@@ -148,11 +148,20 @@ def write_job(model, job: Job, *, bg: str | None, threshold: float) -> None:
             from ..salient import box_record
 
             record = box_record(job.image.name, mask, threshold)
-            _write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+            _save(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"), overwrite)
         else:
             picture = {"mask": lambda: mask, "cutout": lambda: cutout_of(image, mask, bg),
                        "highlight": lambda: _highlight(image, mask, threshold)}[fmt]()
-            _write(path, lambda tmp: save_png(picture, tmp))
+            _save(path, lambda tmp: save_png(picture, tmp), overwrite)
+
+
+def _save(path: Path, write, overwrite: bool) -> None:
+    try:
+        write_atomically(path, write, overwrite=overwrite)
+    except OutputError:
+        raise
+    except OSError as err:  # a full disk while writing: one line, and the run stops (the next would fail too)
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
 
 
 def _highlight(image: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
@@ -166,17 +175,3 @@ def save_png(array: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     Image.fromarray(array).save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-
-
-def _write(path: Path, write) -> None:
-    # TODO: outputs.py (issue 9): write_atomically; until it lands, temp file then os.replace
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from err
