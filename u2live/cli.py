@@ -1,6 +1,7 @@
 """The ``u2live`` command: a click group whose every expected failure is one line and a non-zero exit."""
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -35,32 +36,47 @@ class U2LiveGroup(click.Group):
             _fail(f"internal error: {type(err).__name__}: {err} (set U2LIVE_DEBUG=1 for the traceback)", 1)
 
 
+#: every command: its module in u2live.commands, its click command there, and its one-line help for ``--help``
+#: (kept here so that ``u2live --help`` imports no command module: some import torch, seconds on a small machine;
+#: tests/test_api.py checks that each entry is a real command of that name)
+COMMANDS = {
+    "segment": ("segment", "segment", "Masks, cut-outs, boxes and highlights of still images and folders."),
+    "video": ("video", "video", "Replace the background of every frame of a video file, audio kept."),
+    "webcam": ("webcam", "webcam", "Replace the background of a live camera feed."),
+    "eval": ("eval", "eval_command", "Score saliency maps against ground truth (MAE, F, S, E, PR curve)."),
+    "bench": ("bench", "bench", "Measure speed: model-only and end-to-end FPS, latency, memory."),
+    "build-engine": ("build_engine", "build_engine", "Compile the TensorRT engine (NVIDIA GPU)."),
+    "serve": ("serve", "serve", "Serve the HTTP API and a web page."),
+}
+
+
+class LazyCommands(U2LiveGroup):
+    """Imports a command's module only when that command runs (or shows its own help): ``u2live segment`` with
+    the ``cpu`` backend never imports torch."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(f".commands.{module}", __package__), attr)
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"u2live: error: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=U2LiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="u2live")
 def main():
     """Replace the background of live webcam video and recorded videos with U2-Net†.
 
     Runs on the bundled U2-Net† weights, on the GPU when there is one, else on the CPU.
     """
-
-
-def _register() -> None:
-    # One line per command module; each module defines a click command named like the module.
-    from .commands.segment import segment
-    from .commands.bench import bench
-    from .commands.video import video
-    from .commands.webcam import webcam
-    from .commands.build_engine import build_engine
-    from .commands.serve import serve
-    from .commands.eval import eval_command
-
-    for command in (segment, video, webcam, bench, build_engine, serve, eval_command):
-        main.add_command(command)
-
-
-_register()
