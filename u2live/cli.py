@@ -91,11 +91,14 @@ def set_verbose(verbose: bool) -> None:
     """Quiet by default: OpenCV's [ WARN ] lines, ONNX Runtime's and its quantiser's warnings are for --verbose;
     what matters is said once, in our own words."""
     os.environ["U2LIVE_VERBOSE"] = "1" if verbose else ""
-    if not verbose:
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # read when cv2 is imported, later
-        os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
-        logging.getLogger("onnxruntime").setLevel(logging.ERROR)
-        logging.getLogger().setLevel(logging.ERROR)
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # read when cv2 is first imported
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV's own FFmpeg: quiet (we say why, in words)
+    if "cv2" in sys.modules:  # a command module imported it already
+        cv2 = sys.modules["cv2"]
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantiser warns through the root logger
 
 
 def verbose() -> bool:

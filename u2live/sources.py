@@ -375,7 +375,22 @@ def _opencv_capture(target):
         return cv2.VideoCapture(target)
     if target.startswith("/dev/video"):
         return cv2.VideoCapture(target, cv2.CAP_V4L2)
-    return cv2.VideoCapture(target, cv2.CAP_FFMPEG)
+    timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(URL_TIMEOUT_SECONDS * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(URL_TIMEOUT_SECONDS * 1000)]
+    return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+
+
+def _interruptible(call: Callable, timeout: float):
+    """``call()`` in a helper thread: OpenCV's open blocks in C for up to its timeout, where the main thread
+    would not see Ctrl-C or SIGTERM; waiting here in short steps lets a stop through at once (the helper is
+    abandoned). None when it takes longer than ``timeout``."""
+    result: list = []
+    helper = threading.Thread(target=lambda: result.append(call()), name="u2live-camera-open", daemon=True)
+    helper.start()
+    deadline = time.perf_counter() + timeout
+    while helper.is_alive() and time.perf_counter() < deadline:
+        helper.join(POLL_SECONDS)
+    return result[0] if result else None
 
 
 class CameraSource(Source):
@@ -410,8 +425,10 @@ class CameraSource(Source):
         import cv2
 
         target = int(self.spec) if self.spec.isdigit() else self.spec
-        cap = factory(target)
+        cap = _interruptible(lambda: factory(target), URL_TIMEOUT_SECONDS + 1.0)
         if cap is None or not cap.isOpened():
+            if is_url(self.spec):
+                raise InputError(f"cannot open the stream {self.spec}: {_network_reason(self.spec)}")
             raise InputError(f"cannot open camera {self.spec}: no such device, or it is busy")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
                             (cv2.CAP_PROP_FPS, fps), (cv2.CAP_PROP_BUFFERSIZE, 1)):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
-from pathlib import Path
 
 import click
 
@@ -16,12 +15,13 @@ from ..stats import PipelineStats
 
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT")  # a str: a path, a URL (click.Path would fold its //) or -
 @video_options
 @click.option("--batch", type=click.IntRange(1, 64), default=None,
               help="Frames per model call (default: 8 on a GPU, 1 on the CPU).")
 def video(input_path, output, rtmp, preview, batch, **options):
-    """Replace the background of every frame of INPUT (any format FFmpeg reads).
+    """Replace the background of every frame of INPUT (any format FFmpeg reads: a file, a URL such as
+    https://host/clip.mp4, or - for standard input).
 
     Writes to -o OUTPUT and/or --rtmp URL (at least one): same frame count, size and rate, the input's audio kept.
     A progress bar shows frames done, FPS and ETA; Ctrl-C stops and leaves a playable file with the frames so far.
