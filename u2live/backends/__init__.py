@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 
 from ..errors import BackendError
@@ -68,7 +69,9 @@ def no_nvidia_driver() -> str | None:
     so no CUDA backend can run; None when one may (the backend then checks properly)."""
     if not sys.platform.startswith("linux"):
         return None
-    if any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")):
+    if any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/dxg")):
+        return None
+    if shutil.which("nvidia-smi"):
         return None
     return "no CUDA GPU: no NVIDIA driver on this machine (no /dev/nvidiactl)"
 
@@ -104,11 +107,17 @@ def _create_auto(log, **options) -> Segmenter:
             except BackendError as err:
                 reason = str(err)
             else:
-                why = f" ({'; '.join(skipped)})" if skipped else ""
+                why = f" ({'; '.join(skipped)})" if skipped and _worth_saying() else ""
                 log(f"u2live: backend auto -> {name}{why}")
                 return segmenter
         skipped.append(f"{name}: {reason}")
     raise BackendError("no backend can run here: " + "; ".join(skipped))
+
+
+def _worth_saying() -> bool:
+    """Why faster backends were skipped matters with --verbose, or where an NVIDIA GPU is there and unused;
+    on a machine without one, "install a CUDA build of torch" on every run is noise."""
+    return bool(os.environ.get("U2LIVE_VERBOSE")) or no_nvidia_driver() is None
 
 
 __all__ = ["BACKENDS", "Segmenter", "backend_choices", "check_size", "create", "register"]
