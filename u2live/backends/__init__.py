@@ -5,8 +5,7 @@ why each better one was not usable.
 """
 from __future__ import annotations
 
-import sys
-
+from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
 from .onnx_runtime import OnnxRuntimeSegmenter
@@ -41,7 +40,7 @@ def backend_choices() -> list[str]:
 
 def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
     """A ready :class:`Segmenter`. ``options``: model, size, weights, precision."""
-    log = log or (lambda line: print(line, file=sys.stderr))
+    log = log or stderr_line
     if backend == "auto":
         return _create_auto(log, **options)
     if backend not in BACKENDS:
