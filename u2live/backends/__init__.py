@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 
+from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
 
@@ -82,7 +83,7 @@ def backend_choices() -> list[str]:
 
 def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
     """A ready :class:`Segmenter`. ``options``: model, size, weights, precision."""
-    log = log or (lambda line: print(line, file=sys.stderr))
+    log = log or stderr_line
     if backend == "auto":
         return _create_auto(log, **options)
     if backend not in BACKENDS:

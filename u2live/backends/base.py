@@ -1,7 +1,6 @@
 """The interface every inference backend implements."""
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..closing import Closing
+from ..console import stderr_line
 from ..errors import InputError
 from ..preprocess import to_model_input, to_model_input_tensor
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 
 MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
+
+
 
 
 def check_size(size: int) -> int:
@@ -43,7 +45,7 @@ class Segmenter(Closing, ABC):
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
                  precision: str | None = None, log=None):
         #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
-        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.log = log or stderr_line
         self.model = model
         self.size = check_size(size)
         self.weights = weights
