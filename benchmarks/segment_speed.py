@@ -30,24 +30,26 @@ def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def commands(rembg: str | None, before: Path | None) -> dict[str, tuple[list[str], dict]]:
-    """name -> (argv with {out} for the output folder, extra environment)."""
-    runs = {"u2live segment --format cutout": ([sys.executable, "-m", "u2live", "segment", str(IMAGES), "-d", "{out}",
-                                               "--format", "cutout", "-q"], {"PYTHONPATH": str(ROOT)})}
+def commands(rembg: str | None, before: Path | None) -> dict[str, tuple[list[str], Path]]:
+    """name -> (argv with {out} for the output folder, the checkout to run it in)."""
+    files = [str(p) for p in sorted(IMAGES.iterdir())]  # files, not the folder: older u2live takes no folders
+    ours = [sys.executable, "-m", "u2live", "segment", *files, "-d", "{out}", "--format", "cutout", "-q"]
+    runs = {"u2live segment --format cutout": (ours, ROOT)}
     if before:
-        runs["u2live segment --format cutout (before)"] = (runs["u2live segment --format cutout"][0],
-                                                            {"PYTHONPATH": str(before)})
+        runs["u2live segment --format cutout (before)"] = (ours, before.resolve())
     if rembg:
-        runs["rembg p -m u2netp"] = ([rembg, "p", "-m", "u2netp", str(IMAGES), "{out}"], {})
+        runs["rembg p -m u2netp"] = ([rembg, "p", "-m", "u2netp", str(IMAGES), "{out}"], ROOT)
     return runs
 
 
-def time_run(argv: list[str], env: dict) -> tuple[float, int]:
-    """Wall seconds of one whole process, and the bytes it wrote."""
+def time_run(argv: list[str], checkout: Path) -> tuple[float, int]:
+    """Wall seconds of one whole process, and the bytes it wrote. ``python -m`` puts the working folder first on
+    sys.path, so each u2live runs in its own checkout (PYTHONPATH alone would not pick it)."""
     with tempfile.TemporaryDirectory() as out:
         argv = [a.replace("{out}", out) for a in argv]
         start = time.perf_counter()
-        result = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True)
+        env = {**os.environ, "PYTHONPATH": str(checkout)}
+        result = subprocess.run(argv, env=env, cwd=checkout, capture_output=True, text=True)
         wall = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed:\n{result.stderr}")
@@ -93,13 +95,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "segment-speed.json")
     args = parser.parse_args()
     runs = commands(args.rembg, args.before)
-    for argv, env in runs.values():  # warm-up: caches (our exported graph), page cache, rembg's first-run work
-        time_run(argv, env)
+    for argv, checkout in runs.values():  # warm-up: caches (our exported graph), page cache, rembg's first-run work
+        time_run(argv, checkout)
     walls = {name: [] for name in runs}
     sizes, loads = {}, [load()]
     for _ in range(args.rounds):
-        for name, (argv, env) in runs.items():
-            wall, sizes[name] = time_run(argv, env)
+        for name, (argv, checkout) in runs.items():
+            wall, sizes[name] = time_run(argv, checkout)
             walls[name].append(wall)
         loads.append(load())
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
