@@ -27,6 +27,7 @@ TRANSPARENT = {
     ".webm": VideoCodec("libvpx-vp9", "yuva420p", alpha=True, **VP9),
 }
 SEQUENCE_DEFAULT = "%06d.png"
+NUMBER_FIELD = re.compile(r"%0?\d*d")  # the frame number field of a sequence pattern, as FFmpeg's image2 takes
 # Crash-safe MP4/MOV: an empty index up front and a self-contained fragment at least every second, so a run killed
 # with SIGKILL (or a power cut) leaves a file that plays up to its last fragment; a finished file plays everywhere.
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
@@ -34,9 +35,10 @@ FRAGMENTABLE = (".mp4", ".m4v", ".mov")
 
 
 def is_sequence(path: str) -> bool:
-    """A PNG sequence: a printf pattern (``out/%05d.png``), an existing directory, or a path ending in a slash."""
+    """A PNG sequence: a number pattern (``out/%05d.png``, ``%d``), an existing directory, or a path ending in
+    a slash. Any other ``%`` (``100% done.mp4``) is part of a plain name."""
     path = str(path)
-    return "%" in os.path.basename(path) or os.path.isdir(path) or path.endswith(os.sep)
+    return bool(NUMBER_FIELD.search(os.path.basename(path))) or os.path.isdir(path) or path.endswith(os.sep)
 
 
 def check_output(path, *, alpha: bool = False, overwrite: bool = True) -> None:
@@ -133,8 +135,8 @@ def kept_note(sinks) -> str:
 
 def _sequence_parts(path: str) -> tuple[Path, str]:
     """``out/%05d.png`` -> (Path("out"), "%05d.png"); a folder -> (folder, the default pattern)."""
-    folder, pattern = (os.path.dirname(path), os.path.basename(path)) if "%" in os.path.basename(path) \
-        else (path, SEQUENCE_DEFAULT)
+    folder, pattern = (os.path.dirname(path), os.path.basename(path)) \
+        if NUMBER_FIELD.search(os.path.basename(path)) else (path, SEQUENCE_DEFAULT)
     try:
         sample = pattern % 1
     except (TypeError, ValueError) as err:
@@ -147,7 +149,7 @@ def _sequence_parts(path: str) -> tuple[Path, str]:
 
 def _frame_names(pattern: str):
     """A test for the file names ``pattern`` produces (the frames of an older run into the same folder)."""
-    head, _, tail = re.split(r"(%0?\d*d)", pattern, maxsplit=1)
+    head, tail = NUMBER_FIELD.split(pattern, maxsplit=1)
     regex = re.compile(re.escape(head) + r"\d+" + re.escape(tail))
     return lambda name: regex.fullmatch(name) is not None
 
