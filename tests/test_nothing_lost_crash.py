@@ -119,3 +119,53 @@ def test_sigkill_leaves_every_frame_up_to_two_seconds_before_the_kill(command, w
     got = decodable_frames(partial[0])
     assert int(probe.stdout.strip() or 0) == got  # ffprobe plays it as well
     assert got >= written - 2 * FPS, f"{got} frames decodable of {written} written before the kill"
+
+
+PLAY = """async (src) => {
+  const video = document.createElement('video');
+  video.muted = true;
+  document.body.appendChild(video);
+  const ready = new Promise((ok, fail) => { video.onloadeddata = ok; video.onerror = () => fail(video.error.message); });
+  video.src = src;
+  await ready;
+  const end = video.duration - 0.05;
+  const seeked = new Promise((ok) => { video.onseeked = ok; });
+  video.currentTime = end;
+  await seeked;
+  await video.play();
+  return {duration: video.duration, width: video.videoWidth, time: video.currentTime};
+}"""
+
+
+@pytest.mark.slow
+def test_finished_and_killed_recordings_play_in_chromium(tmp_path, write_clip):
+    """Chromium's <video> plays the fragmented MP4 whole, and the one a SIGKILL left, to its end."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
+    chromium_path = "/usr/bin/chromium"
+    if not os.path.exists(chromium_path):
+        pytest.skip("Debian's chromium is missing: apt-get install chromium")
+    from u2live.sinks import FileSink
+    from u2live.sources import open_source
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=48, fps=FPS, size=(96, 72))
+    with open_source(str(clip), live=False) as source, FileSink(tmp_path / "whole.mp4", source.info) as sink:
+        for frame in source:
+            sink.write(frame)
+    process = subprocess.Popen([sys.executable, "-c", RECORDER, "killed.mp4"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    for line in process.stdout:
+        if int(line) >= FPS * 3:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+    killed = next(p for p in tmp_path.iterdir() if p.name.startswith("killed.partial-"))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=["--headless", "--no-sandbox",
+                                             "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+        tab = browser.new_page()
+        tab.goto((tmp_path / "clip.mp4").as_uri().rsplit("/", 1)[0] + "/")
+        whole = tab.evaluate(PLAY, (tmp_path / "whole.mp4").as_uri())
+        cut = tab.evaluate(PLAY, killed.as_uri())
+        browser.close()
+    assert whole["width"] == 96 and abs(whole["duration"] - 2.0) < 0.1, whole
+    assert cut["width"] == 96 and cut["duration"] >= 1.0 and cut["time"] >= cut["duration"] - 0.2, cut
