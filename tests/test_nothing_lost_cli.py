@@ -199,3 +199,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_url_is_an_input(clip, tmp_path):
+    """http://host/clip.mp4 keeps its // (click.Path folded it) and FFmpeg reads it, audio included."""
+    server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(server.stdout.readline().split("port ")[1].split()[0])
+        result = run_cli("video", f"http://127.0.0.1:{port}/in.mp4", "-o", tmp_path / "out.mkv", *FAST)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert result.returncode == 0, result.stderr
+    assert frames_in(tmp_path / "out.mkv") == 12
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        assert container.streams.audio

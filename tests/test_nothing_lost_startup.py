@@ -79,3 +79,12 @@ def test_a_refused_stream_url_says_connection_refused(tmp_path):
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert "connection refused" in result.stderr and f"127.0.0.1:{port}" in result.stderr  # // kept
+
+
+def test_ctrl_c_while_torch_imports_is_one_line(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "u2live", "video", "in.mp4", "-o", "out.mp4"], cwd=tmp_path,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)  # the command's module (torch) is importing now
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err
