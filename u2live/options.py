@@ -78,7 +78,7 @@ def video_options(command):
                      help="composite: the subject over the background; matte: the grayscale mask as the video."),
         click.option("--smoothing", default="auto", show_default=True, callback=_check_smoothing,
                      help=SMOOTHING_HELP),
-        click.option("-o", "--output", type=click.Path(dir_okay=True, path_type=Path), default=None,
+        click.option("-o", "--output", type=click.Path(dir_okay=True), default=None,  # str: keeps a final /
                      help="Write a video file: H.264 MP4 by default, other formats by extension; with --bg "
                           "transparent: .mov (ProRes 4444), .webm (VP9) or a PNG sequence (frame_%05d.png)."),
         click.option("--rtmp", metavar="URL", default=None,

@@ -120,7 +120,7 @@ def _open_container(path: str):
     if Path(path).is_dir():
         raise InputError(f"expected a video file, got a directory: {path}")
     try:
-        return av.open(file_url(path), metadata_errors="ignore")
+        return av.open(ffmpeg_name(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError) as err:
         raise InputError(f"cannot read {path} as a video: {err.strerror or err}") from err
 
@@ -128,6 +128,11 @@ def _open_container(path: str):
 def file_url(path: str) -> str:
     """``file:/abs/path``: FFmpeg would take ``12:30.mp4`` for the protocol ``12``."""
     return "file:" + os.path.abspath(path)
+
+
+def ffmpeg_name(spec: str) -> str:
+    """What to hand FFmpeg for an input: a URL as it is, a path as :func:`file_url`."""
+    return spec if is_url(spec) else file_url(spec)
 
 
 def _network_reason(url: str, err: BaseException | None = None) -> str:
@@ -220,15 +225,12 @@ class FileSource(Source):
         self.info = VideoInfo(width=image.shape[1], height=image.shape[0], fps=fps,
                               time_base=Fraction(stream.time_base or Fraction(1, 90000)),
                               frames=_frame_count(self._container, stream, fps),
-                              audio=self._audio_url() if self._container.streams.audio else None,
+                              audio=self.path if self._container.streams.audio else None,
                               live=self.live)
         self._first_image = image
         self._queue: queue.Queue = queue.Queue(maxsize=1 if self.live else max(1, queue_size))
         self._thread = threading.Thread(target=self._read, name="u2live-file-reader", daemon=True)
         self._thread.start()
-
-    def _audio_url(self) -> str:
-        return self.path if is_url(self.path) else file_url(self.path)
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Every decodable frame; a damaged packet is skipped (and counted) rather than ending the video."""

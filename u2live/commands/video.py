@@ -63,11 +63,17 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         sinks = open_sinks(output=output, rtmp=rtmp, vcam=vcam, preview=preview, info=source.info,
                            alpha=stages.alpha, stop_event=stop, overwrite=overwrite)
         total = _total(source.info.frames, max_frames) if not live else max_frames
-        stack.callback(_summary, stats, quiet)  # runs after the bar below is closed
+        seen = [-1]  # the newest source frame index written: a live run's dropped frames are the gaps
+        stack.callback(_summary, stats, quiet, seen if live else None)  # runs after the bar below is closed
         bar = stack.enter_context(progress_bar(total=total, disable=quiet))
+
+        def on_frame(frame) -> None:
+            seen[0] = max(seen[0], frame.index)
+            bar.update(1)
+
         try:
             run_pipeline(source, segmenter, stages, sinks, batch=1 if live else batch or default_batch(segmenter),
-                         max_frames=max_frames, stats=stats, stop_event=stop, on_frame=lambda _f: bar.update(1),
+                         max_frames=max_frames, stats=stats, stop_event=stop, on_frame=on_frame,
                          queue_size=2 if live else 8)
         except U2LiveError as err:
             err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
@@ -81,7 +87,15 @@ def _total(frames: int | None, max_frames: int | None) -> int | None:
     return min(frames, max_frames)
 
 
-def _summary(stats: PipelineStats, quiet: bool) -> None:
-    """Printed also after Ctrl-C or an error: what was done so far."""
-    if not quiet and stats.started is not None:
-        click.echo(f"u2live: {stats.summary()}", err=True)
+def _summary(stats: PipelineStats, quiet: bool, seen: list[int] | None = None) -> None:
+    """Printed also after Ctrl-C or an error: what was done so far, and for a live run the frames it dropped to
+    keep up (the camera delivered more than the model could take)."""
+    if quiet or stats.started is None:
+        return
+    click.echo(f"u2live: {stats.summary()}", err=True)
+    delivered = seen[0] + 1 if seen else 0
+    if delivered > stats.frames:
+        dropped = delivered - stats.frames
+        click.echo(f"u2live: dropped {dropped} of the {delivered} frames the source delivered "
+                   f"({100 * dropped / delivered:.0f}%) to keep up live; a smaller --size, --backend cpu with "
+                   "--precision int8, or a GPU keeps more", err=True)

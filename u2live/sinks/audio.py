@@ -13,6 +13,7 @@ from typing import Iterator
 import av
 
 from ..errors import InputError
+from ..sources import ffmpeg_name
 
 # Containers whose muxer accepts a codec that common players or servers then reject: copy only these codecs there.
 COPY_ONLY = {"flv": {"aac", "mp3"}, "webm": {"opus", "vorbis"},
@@ -24,7 +25,7 @@ class AudioFeed:
 
     def __init__(self, path: str, output, *, codec: str | None = None) -> None:
         try:
-            self._input = av.open(path, metadata_errors="ignore")
+            self._input = av.open(ffmpeg_name(path), metadata_errors="ignore")
         except (av.FFmpegError, OSError) as err:
             raise InputError(f"cannot read the audio of {path}: {err.strerror or err}") from err
         self.path = path
