@@ -26,6 +26,8 @@ import numpy as np
 import torch
 
 DEFAULT_SIZE = 320
+PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+           "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 # Sundaram et al. (ECCV 2010), as Lai et al. (ECCV 2018) use it: a pixel is occluded (its carried value is not
 # trustworthy) when the forward flow at its source does not bring it back: |b + f(x + b)|^2 > a (|b|^2 + |f|^2) + c
 FB_RELATIVE = 0.01
@@ -102,13 +104,17 @@ class FlowEstimator:
     """Owns the DIS flow object and the working resolution; one per stream (DIS is not shared across threads).
 
     ``size``: the long side of the working resolution in pixels (frames are shrunk to it, never enlarged).
+    ``preset``: DIS's ``ultrafast`` (default, for every frame), ``fast`` or ``medium`` (for measuring).
     """
 
-    def __init__(self, size: int = DEFAULT_SIZE):
+    def __init__(self, size: int = DEFAULT_SIZE, *, preset: str = "ultrafast"):
         if size < 16:
             raise ValueError(f"flow working size must be at least 16 pixels, got {size}")
+        if preset not in PRESETS:
+            raise ValueError(f"flow preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         self.size = int(size)
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self.preset = preset
+        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of the working resolution for a frame of ``height x width``."""
