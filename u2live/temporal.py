@@ -1,18 +1,21 @@
 """The motion-compensated temporal state: a pixel's mask changes only as much as its picture changed.
 
 U2-Net† decides every frame afresh, so where it is unsure a region blinks although the picture did not change
-(issue 10: the man's torso in Megamind frames 225-236 vanished in 6 of 12 frames). Each frame:
+(issue 10: the man's torso in Megamind frames 225-236 vanished in 7 of 12 frames). Each frame:
 
 1. the previous output mask is carried to this frame along the dense optical flow (:mod:`u2live.flow`);
 2. per pixel, the model's new answer is taken in proportion to how much the picture changed there after
    following the motion: fully where it changed by ``moving`` gray levels or more, not at all below ``still``;
+   but not where it contradicts the model's evidence (below): a moving region the model drops for a frame or
+   two is a blink, not news;
 3. where the carried mask cannot be trusted (occluded or uncovered: the forward-backward check; come from outside
    the frame) the model's answer is taken, and after a scene cut everything starts afresh;
 4. where the picture holds still the state still drifts towards the model, with time constant ``hold`` (by pts),
    so a lasting change of the model's mind gets through; but only where the model's *evidence* is sure: a
    running average of its answers over ``evidence`` seconds, carried along the motion like the mask, below
    ``unsure[0]`` or above ``unsure[1]``. Where the model keeps changing its mind the evidence averages out to
-   unsure and the region keeps its last confident state instead of flipping (hysteresis).
+   unsure and the region keeps its last confident state instead of flipping (hysteresis). Steps longer than
+   ``MAX_STEP`` count as that long: one answer is one piece of evidence, however late it comes.
 
 Measured in ``benchmarks/temporal.py`` (warping error, still-pixel flicker, fidelity; results in
 ``benchmarks/results/temporal.md``).
@@ -31,10 +34,13 @@ from .flow import FlowEstimator, squared_length
 STILL = 4.0  # gray levels: a change this small is compression noise, the mask holds
 MOVING = 16.0  # gray levels: a change this large is real, the model's answer is taken
 HOLD = 0.5  # seconds: where the picture is still, the time constant of the drift towards a sure model
-EVIDENCE = 0.25  # seconds: the time constant of the running average of the model's answers
+EVIDENCE = 0.15  # seconds: the time constant of the running average of the model's answers
 UNSURE = (0.35, 0.65)  # evidence between these does not move a still pixel
+# One answer of the model is one piece of evidence however long ago the previous one came: at 2 fps (tree.avi)
+# a time-only rate would let every answer through almost whole. Longer steps count as this long.
+MAX_STEP = 0.1  # seconds
 NOISE_FLOW = 0.5  # working pixels: a flow this small where the picture did not change is noise
-FLOW_SIZE = 256  # long side of the flow's working resolution (a fifth of 720p)
+FLOW_SIZE = 192  # long side of the flow's working resolution (3/20 of 720p; 256 measured no better)
 
 
 class MotionSmoother:
@@ -71,7 +77,7 @@ class MotionSmoother:
         gray = None if image is None else self.flow.prepare(image)
         small = None if gray is None else cv2.resize(model, gray.shape[::-1], interpolation=cv2.INTER_AREA)
         if self._continues(model, gray, float(pts)):
-            self._step(model, small, gray, float(pts) - self.pts)
+            self._step(model, small, gray, min(float(pts) - self.pts, MAX_STEP))
         else:
             self.output, self.belief = model.copy(), small
         self.gray, self.pts = gray, float(pts)
@@ -93,12 +99,14 @@ class MotionSmoother:
         unchanged = plain < self.still
         flow.backward[unchanged & (squared_length(flow.backward) < NOISE_FLOW ** 2)] = 0.0
         change = cv2.min(flow.change, plain)
-        change[~(flow.valid | unchanged)] = 255  # occluded or from outside the frame: nothing to carry
+        fresh = ~(flow.valid | unchanged)  # occluded or from outside the frame: nothing to carry
+        change[fresh] = 255
         take = cv2.LUT(change, self._take_by_change)  # [h, w] float32: the share of the model's answer to take
         belief = flow.warp(self.belief)
-        belief += np.maximum(take, _rate(dt, self.evidence)) * (small - belief)
-        # still, and the model says what the evidence is sure of: a slow drift towards the model
+        belief += np.maximum(fresh, _rate(dt, self.evidence), dtype=np.float32) * (small - belief)
         high = small >= 0.5
+        take *= fresh | (high == (belief >= 0.5))  # moving, but the model contradicts the evidence: a blink, hold
+        # still, and the model says what the evidence is sure of: a slow drift towards the model
         sure = np.where(high, belief >= self.unsure[1], belief <= self.unsure[0])
         take += (1.0 - take) * sure * _rate(dt, self.hold)
         carried = flow.warp(self.output)
