@@ -97,7 +97,7 @@ class MotionSmoother:
         # noise does not wear the held mask down (a large flow over a flat area is kept: the aperture problem).
         plain = cv2.blur(cv2.absdiff(gray, self.gray), (3, 3))
         unchanged = plain < self.still
-        flow.backward[unchanged & (squared_length(flow.backward) < NOISE_FLOW ** 2)] = 0.0
+        flow.backward *= ~(unchanged & (squared_length(flow.backward) < NOISE_FLOW ** 2))[..., None]
         change = cv2.min(flow.change, plain)
         fresh = ~(flow.valid | unchanged)  # occluded or from outside the frame: nothing to carry
         change[fresh] = 255
