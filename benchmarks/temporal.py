@@ -252,8 +252,9 @@ def table(rows: list[dict]) -> str:
 
 
 def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, warm_up: int = 200) -> None:
-    """Frames [first, last) of Megamind composited as ``u2live video`` does by default (blurred background), one
-    row per setting (none, ema, motion), from the cached model masks; the state runs from ``warm_up`` (a cut)."""
+    """Frames [first, last) of Megamind as ``u2live video`` renders them by default (composited over the blurred
+    background) and their final alpha (``--mode matte``), two rows per setting (none, ema, motion), from the cached
+    model masks; the states run from ``warm_up`` (the first frame after a scene cut)."""
     from u2live.backgrounds import parse_background
     from u2live.pipeline import Stages
     from u2live.stats import PipelineStats
@@ -262,19 +263,22 @@ def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, wa
     masks = model_masks(media / "Megamind.avi", frames)
     rows = []
     for setting in SETTINGS:
-        stages = Stages(smoother=make_smoother("auto" if setting == "motion" else setting),
-                        background=parse_background("blur"))
-        tiles = []
-        for t in range(warm_up, last):
-            out = stages.render(torch.from_numpy(frames[t][0]), torch.from_numpy(masks[t]), frames[t][1],
-                                PipelineStats())
-            if t >= first:
-                tile = cv2.resize(out, (240, 176), interpolation=cv2.INTER_AREA)
-                cv2.putText(tile, f"{setting} {t}", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1)
-                tiles.append(tile)
-        stages.close()
-        rows.append(np.concatenate([np.concatenate(tiles[:6], 1), np.concatenate(tiles[6:], 1)], 0))
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+        spec = "auto" if setting == "motion" else setting
+        for mode in ("composite", "matte"):
+            stages = Stages(mode=mode, smoother=make_smoother(spec), background=parse_background("blur"))
+            tiles = []
+            for t in range(warm_up, last):
+                out = stages.render(torch.from_numpy(frames[t][0]), torch.from_numpy(masks[t]), frames[t][1],
+                                    PipelineStats())
+                if t >= first:
+                    tile = cv2.resize(np.ascontiguousarray(out[..., :3] if out.ndim == 3 else
+                                                           np.repeat(out[..., None], 3, 2)), (150, 110),
+                                      interpolation=cv2.INTER_AREA)
+                    cv2.putText(tile, f"{setting} {t}", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
+                    tiles.append(tile)
+            stages.close()
+            rows.append(np.concatenate(tiles, 1))
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 TUNING = {  # tried on Megamind 0-119 only; the chosen one is the MotionSmoother default
@@ -299,7 +303,7 @@ def main() -> None:
     parser.add_argument("--cost", action="store_true", help="only time the states (temporal-cost.json/.md)")
     args = parser.parse_args()
     if args.sheet:
-        contact_sheet(args.media, args.out / "temporal-megamind-225-236.png")
+        contact_sheet(args.media, args.out / "temporal-megamind-225-236.jpg")
         return
     if args.cost:
         timing = time_per_frame(args.media)
