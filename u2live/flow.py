@@ -170,7 +170,7 @@ def squared_length(field: np.ndarray) -> np.ndarray:
 
 
 def _inside(positions: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """[h, w] bool: the position lies inside a frame of ``shape`` (one inRange: cheaper than four comparisons and three ands)."""
+    """[h, w] bool: the position lies inside a frame of ``shape`` (one inRange: cheaper than four comparisons)."""
     h, w = shape
     return cv2.inRange(positions, (0.0, 0.0), (w - 1.0, h - 1.0)) > 0
 
