@@ -89,3 +89,14 @@ def test_numpy_masks_and_bad_settings():
     assert isinstance(out, np.ndarray) and out.shape == (32, 32)
     with pytest.raises(ValueError, match="temporal settings"):
         MotionSmoother(still=10, moving=5)
+
+
+@pytest.mark.gpu
+def test_masks_and_frames_on_the_gpu_come_back_on_the_gpu(frames):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here: run on a GPU host to check the on-device path")
+    state = MotionSmoother()
+    image = torch.from_numpy(frames[100]).cuda()
+    state.update(square(1.0).cuda(), 0.0, image=image)
+    out = state.update(square(0.0).cuda(), DT, image=image)
+    assert out.is_cuda and float(out[150, 150]) > 0.9
