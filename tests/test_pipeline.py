@@ -66,7 +66,7 @@ class FailingSmoother:
     def __init__(self, fail_at: int, error: BaseException):
         self.fail_at, self.error, self.seen = fail_at, error, 0
 
-    def update(self, mask, pts):
+    def update(self, mask, pts, image=None):
         if self.seen == self.fail_at:
             raise self.error
         self.seen += 1

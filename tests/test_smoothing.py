@@ -10,6 +10,7 @@ import torch
 from u2live import backends
 from u2live.errors import InputError
 from u2live.smoothing import PRESETS, SMOOTHING_HELP, TemporalSmoother, make_smoother
+from u2live.temporal import MotionSmoother
 
 DT = 1 / 25
 
@@ -73,15 +74,16 @@ def test_returned_masks_are_not_changed_by_later_updates():
     assert float(first[0, 0]) == 0.0 and float(second[0, 0]) < 0.05
 
 
-@pytest.mark.parametrize("spec, seconds", [("auto", PRESETS["auto"]), ("light", PRESETS["light"]),
+@pytest.mark.parametrize("spec, seconds", [("ema", PRESETS["ema"]), ("light", PRESETS["light"]),
                                            ("STRONG", PRESETS["strong"]), ("80ms", 0.08), ("0.15s", 0.15),
                                            (" 120 ms ", 0.12)])
 def test_make_smoother_parses_the_option(spec, seconds):
     assert make_smoother(spec).time_constant == pytest.approx(seconds)
 
 
-def test_make_smoother_off_and_errors():
+def test_make_smoother_off_motion_and_errors():
     assert make_smoother("none") is None and make_smoother("off") is None
+    assert isinstance(make_smoother("auto"), MotionSmoother) and isinstance(make_smoother(" Motion"), MotionSmoother)
     for bad in ("fast", "0ms", "80", "-5ms", "9s"):
         with pytest.raises(InputError, match="--smoothing") as info:
             make_smoother(bad)
@@ -109,7 +111,7 @@ def megamind_masks(megamind):
 @pytest.mark.slow
 def test_real_footage_less_flicker_and_close_to_per_frame_masks(megamind_masks):
     raw, pts = megamind_masks
-    smoother = make_smoother("auto")
+    smoother = make_smoother("ema")
     smoothed = torch.stack([smoother.update(mask, t) for mask, t in zip(raw, pts)])
     flicker = lambda m: float((m[1:] - m[:-1]).abs().mean())  # noqa: E731
     reduction = 1 - flicker(smoothed) / flicker(raw)

@@ -75,7 +75,7 @@ class Stages:
 
         with stats.stage("smoothing"):
             if self.smoother is not None:
-                mask = self.smoother.update(mask, pts)
+                mask = self.smoother.update(mask, pts, image=image)
         with stats.stage("composite"):
             alpha = refine_mask(mask, image)  # [H, W] float32 in [0, 1]
             out = self._picture(image, alpha, pts)

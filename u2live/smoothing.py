@@ -1,5 +1,9 @@
 """Temporal smoothing of the model's masks: a still background stops flickering, a moving edge does not lag.
 
+``--smoothing auto`` (the default, also ``motion``) is the motion-compensated state of :mod:`u2live.temporal`: the
+mask changes only as much as the picture changed after following the motion. The exponential average below is the
+previous default, selectable as ``ema`` (200 ms), ``light``, ``strong`` or a time constant, for comparison.
+
 Per pixel, an exponential moving average in *time* (by pts, not frame count), whose rate rises with the size of the
 change: a flicker-sized change (|mask - state| below ``calm``) decays with the full time constant, a motion-sized
 change (above ``motion``) passes at once, and changes in between get a proportionally shorter time constant.
@@ -16,14 +20,16 @@ import torch
 
 from .errors import InputError
 
-#: name -> time constant in seconds (``auto`` is the default, tuned on Megamind frames 0-59)
-PRESETS = {"light": 0.1, "auto": 0.2, "strong": 0.3}
+#: name -> time constant in seconds of the exponential average (``ema`` was tuned on Megamind frames 0-59)
+PRESETS = {"light": 0.1, "ema": 0.2, "strong": 0.3}
+MOTION = ("auto", "motion")
 OFF = ("none", "off")
 MAX_TIME_CONSTANT = 5.0
 
 SMOOTHING_HELP = (
-    "Temporal smoothing of the mask, by timestamp: auto (default, 200 ms), light (100 ms), strong (300 ms), "
-    "a time constant such as 80ms or 0.15s, or none. Small flicker is damped, real motion passes at once.")
+    "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
+    "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
+    "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
 
 
 class TemporalSmoother:
@@ -34,7 +40,7 @@ class TemporalSmoother:
     repairs the permuted timestamps of AVIs with packed B-frames, such as Megamind.avi).
     """
 
-    def __init__(self, time_constant: float = PRESETS["auto"], *, calm: float = 0.2, motion: float = 0.7):
+    def __init__(self, time_constant: float = PRESETS["ema"], *, calm: float = 0.2, motion: float = 0.7):
         if not 0 < time_constant <= MAX_TIME_CONSTANT or not 0 <= calm < motion <= 1:
             raise ValueError(f"bad smoother settings: tau={time_constant}, calm={calm}, motion={motion}")
         self.time_constant = float(time_constant)
@@ -47,8 +53,9 @@ class TemporalSmoother:
         self.state = None
         self.pts = None
 
-    def update(self, mask: torch.Tensor, pts: float) -> torch.Tensor:
-        """``mask`` [h, w] float in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask."""
+    def update(self, mask: torch.Tensor, pts: float, image=None) -> torch.Tensor:
+        """``mask`` [h, w] float in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask.
+        ``image`` (the frame) is not needed here: accepted so every smoother is called alike."""
         mask = mask.float()
         if not self._continues(mask, pts):
             self.state, self.pts = mask.clone(), float(pts)
@@ -77,7 +84,7 @@ def _smoothstep(low: float, high: float, x: torch.Tensor) -> torch.Tensor:
 
 
 def parse_time_constant(spec: str) -> float | None:
-    """Seconds for ``auto``/``light``/``strong``/``80ms``/``0.15s``; None for ``none``. Raises InputError."""
+    """Seconds for ``ema``/``light``/``strong``/``80ms``/``0.15s``; None for ``none``. Raises InputError."""
     text = spec.strip().lower()
     if text in OFF:
         return None
@@ -85,8 +92,8 @@ def parse_time_constant(spec: str) -> float | None:
         return PRESETS[text]
     match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)", text)
     if match is None:
-        raise InputError(f"--smoothing expects auto, light, strong, none or a time such as 80ms or 0.15s, "
-                         f"got {spec!r}")
+        raise InputError(f"--smoothing expects auto, motion, ema, light, strong, none or a time such as 80ms or "
+                         f"0.15s, got {spec!r}")
     seconds = float(match.group(1)) / (1000.0 if match.group(2) == "ms" else 1.0)
     if not 0 < seconds <= MAX_TIME_CONSTANT:
         raise InputError(f"--smoothing time constant must be above 0 and at most {MAX_TIME_CONSTANT:g}s "
@@ -94,7 +101,11 @@ def parse_time_constant(spec: str) -> float | None:
     return seconds
 
 
-def make_smoother(spec: str = "auto") -> TemporalSmoother | None:
-    """The smoother for a ``--smoothing`` value, or None when smoothing is off."""
+def make_smoother(spec: str = "auto"):
+    """The smoother for a ``--smoothing`` value (``update(mask, pts, image=frame)``), or None when it is off."""
+    if spec.strip().lower() in MOTION:
+        from .temporal import MotionSmoother
+
+        return MotionSmoother()
     seconds = parse_time_constant(spec)
     return None if seconds is None else TemporalSmoother(seconds)

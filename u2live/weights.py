@@ -8,7 +8,8 @@ Three formats load:
 - our own folded state dict (the bundled ``assets/u2netp.pth``).
 
 Every loader returns a folded network in eval mode. Resolution order when no ``--weights`` is given: the bundled
-file (U2-Net† only), then rembg's cache ``~/.u2net/<model>.onnx``.
+file (U2-Net† only), then rembg's cache ``~/.u2net/<model>.onnx`` (or ``$U2NET_HOME``, as rembg has it), where
+rembg keeps ``u2net.onnx`` and the person model ``u2net_human_seg.onnx`` (the full U2-Net architecture).
 """
 from __future__ import annotations
 
