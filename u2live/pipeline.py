@@ -71,11 +71,20 @@ class Stages:
 
     def render(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
         """[H, W, 3] uint8 frame and its [S, S] mask on the device -> the finished [H, W, 3|4] uint8 numpy frame."""
-        from .refine import refine_mask
+        return self.finish(image, self.smooth(image, mask, pts, stats), pts, stats)
 
+    def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
+        """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
+        smoothing is off)."""
         with stats.stage("smoothing"):
             if self.smoother is not None:
                 mask = self.smoother.update(mask, pts, image=image)
+        return mask
+
+    def finish(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
+        """:meth:`render` after the smoothing: refine ``mask`` (already smoothed) on ``image``, make the picture."""
+        from .refine import refine_mask
+
         with stats.stage("composite"):
             alpha = refine_mask(mask, image)  # [H, W] float32 in [0, 1]
             out = self._picture(image, alpha, pts)
@@ -168,7 +177,7 @@ class _Writer:
         with self.stats.stage("encode"):
             for sink in self.sinks:
                 sink.write(frame)
-        self.stats.frame_written(frame.captured_at)
+        self.stats.frame_written(frame.captured_at, frame.index)
         if self.on_frame is not None:
             self.on_frame(frame)
 
@@ -229,8 +238,10 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
         with stats.stage("preprocess"):
             images = upload([frame.image for frame in frames])  # [N, H, W, 3] uint8
         masks = _segment(segmenter, images, stats)  # [N, S, S] float32
+        stats.masks_made(len(frames))
         for i, frame in enumerate(frames):
             out = stages.render(images[i], masks[i], frame.pts, stats)
+            stats.mask_shown(0.0)  # each frame's own mask
             finished = Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)
             if not writer.put(finished):
                 return

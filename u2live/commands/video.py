@@ -34,9 +34,11 @@ def video(input_path, output, rtmp, preview, batch, **options):
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
             smoothing: str, max_frames: int | None, quiet: bool, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
-            **model) -> PipelineStats:
+            sync: bool = False, warp: bool = True, **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: open the source (bad input fails before the model loads), the model,
-    the stages and the sinks, run the pipeline with a progress bar, and print the one-line summary."""
+    the stages and the sinks, run the pipeline with a progress bar, and print the one-line summary. A live source
+    runs at the camera's rate with the model beside it (:mod:`u2live.live`), unless ``sync``."""
+    from ..live import run_live
     from ..sinks import open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
@@ -54,9 +56,13 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         total = _total(source.info.frames, max_frames) if not live else max_frames
         stack.callback(_summary, stats, quiet)  # runs after the bar below is closed
         bar = stack.enter_context(progress_bar(total=total, disable=quiet))
-        run_pipeline(source, segmenter, stages, sinks, batch=1 if live else batch or default_batch(segmenter),
-                     max_frames=max_frames, stats=stats, stop_event=stop, on_frame=lambda _frame: bar.update(1),
-                     queue_size=2 if live else 8)
+        stats.camera_fps = float(source.info.fps) if live else None
+        common = dict(max_frames=max_frames, stats=stats, stop_event=stop, on_frame=lambda _frame: bar.update(1))
+        if live and not sync:
+            run_live(source, segmenter, stages, sinks, warp=warp, queue_size=2, **common)
+        else:
+            run_pipeline(source, segmenter, stages, sinks, batch=1 if live else batch or default_batch(segmenter),
+                         queue_size=2 if live else 8, **common)
     return stats
 
 
@@ -70,3 +76,6 @@ def _summary(stats: PipelineStats, quiet: bool) -> None:
     """Printed also after Ctrl-C or an error: what was done so far."""
     if not quiet and stats.started is not None:
         click.echo(f"u2live: {stats.summary()}", err=True)
+        live = stats.live_summary()
+        if live:
+            click.echo(f"u2live: {live}", err=True)
