@@ -147,6 +147,61 @@ def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
     return result
 
 
+ROW_KEYS = ("delivered_fps", "camera_fps", "delivered_share", "mask_hz", "latency_ms_p50", "latency_ms_p99",
+            "mask_age_ms_p50", "mask_age_ms_p99", "load_before", "load_after")
+
+
+def markdown(report: dict) -> str:
+    """The runs as a Markdown table, and the warp errors."""
+    lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores_logical']} cores, shared; "
+             f"{report['created']}; model {MODEL['backend']} {MODEL['precision']} {MODEL['size']}.", "",
+             "| path | --bg | delivered FPS | camera FPS | frames delivered | masks Hz | latency p50/p99 ms | "
+             "mask age p50/p99 ms | load before/after |", "| --- | --- |" + " ---: |" * 7]
+    for row in report.get("runs", []):
+        v = {key: row.get(key) for key in ROW_KEYS}
+        lines.append(f"| {'--sync' if row['sync'] else 'beside'} | {row['background']} | {v['delivered_fps']:.1f} | "
+                     f"{v['camera_fps']:.0f} | {100 * v['delivered_share']:.1f}% | {v['mask_hz']:.1f} | "
+                     f"{v['latency_ms_p50']:.0f} / {v['latency_ms_p99']:.0f} | {v['mask_age_ms_p50']:.0f} / "
+                     f"{v['mask_age_ms_p99']:.0f} | {v['load_before']:.1f} / {v['load_after']:.1f} |")
+    warp = report.get("warp")
+    if warp:
+        lines += ["", f"Warp, {warp['clip']} ({warp['frames']} frames at 1280x720, 30 fps): MAE of the live matte "
+                      "to the model's own matte of the same frame:", "",
+                  "| warp | MAE | frames compared | masks Hz | mask age p50 ms | load after |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for key in ("warp", "no_warp"):
+            r = warp[key]
+            lines.append(f"| {'on' if key == 'warp' else 'off'} | {r['mae']:.4f} | {r['frames_compared']} | "
+                         f"{r['mask_hz']:.1f} | {r['mask_age_ms_p50']:.0f} | {r['load_after']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    """Delivered FPS, mask refresh rate and latency p50, beside vs --sync, per background."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = report["runs"]
+    labels = [f"{'--sync' if r['sync'] else 'beside'}\n{r['background']}" for r in runs]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for ax, key, title in zip(axes, ("delivered_fps", "mask_hz", "latency_ms_p50"),
+                              ("delivered FPS (camera: 30)", "mask refresh (Hz)", "latency p50 (ms)")):
+        ax.bar(range(len(runs)), [r[key] or 0 for r in runs],
+               color=["#d62728" if r["sync"] else "#ff7f0e" for r in runs])
+        ax.set_xticks(range(len(runs)), labels, fontsize=7)
+        ax.set_title(title, fontsize=9)
+    axes[0].axhline(30, color="gray", lw=0.8, ls="--")
+    axes[1].axhline(8, color="gray", lw=0.8, ls="--")
+    axes[2].axhline(50, color="gray", lw=0.8, ls="--")
+    loads = ", ".join(f"{r['load_after']:.0f}" for r in runs)
+    fig.suptitle(f"u2live webcam, 1280x720 30 fps paced file, {MODEL['backend']} {MODEL['precision']}; "
+                 f"2 shared cores, load average after each run: {loads}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -155,7 +210,10 @@ def main() -> None:
                                                                "colour)")
     parser.add_argument("--warp-clip", default="vtest.avi")
     parser.add_argument("--skip", choices=["keeping-up", "warp"], action="append", default=[])
+    parser.add_argument("--report-only", action="store_true", help="Only remake the .md and .png from the JSON.")
     args = parser.parse_args()
+    if args.report_only:
+        return write_report(json.loads((RESULTS / "live-camera.json").read_text()))
     from u2live.machine import machine_info
 
     report = {"machine": machine_info("2 cores shared with other engineers' jobs"), "model": MODEL,
@@ -167,9 +225,15 @@ def main() -> None:
         if "warp" not in args.skip:
             report["warp"] = warp_error(args.warp_clip, min(args.seconds, 10.0), Path(tmp))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "live-camera.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {path}")
+    (RESULTS / "live-camera.json").write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report)
+
+
+def write_report(report: dict) -> None:
+    (RESULTS / "live-camera.md").write_text(markdown(report))
+    if report.get("runs"):
+        plot(report, RESULTS / "live-camera.png")
+    print(f"wrote {RESULTS}/live-camera.json, .md, .png")
 
 
 if __name__ == "__main__":

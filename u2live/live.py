@@ -25,8 +25,8 @@ import torch
 from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
-from .pipeline import (DRAIN_SECONDS, POLL_SECONDS, Stages, _batches, _close_all, _segment, _Uploader, _Writer,
-                       segmenter_device)
+from .pipeline import (DRAIN_SECONDS, POLL_SECONDS, Stages, _batches, _run_with_writer, _segment, _Uploader,
+                       _Writer, segmenter_device)
 from .stats import PipelineStats
 
 
@@ -143,28 +143,20 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
     stats.camera_fps = stats.camera_fps or float(source.info.fps)
-    stop = stop_event if stop_event is not None else threading.Event()
-    writer = _Writer(sinks, stats, stop, on_frame, max(1, queue_size))
-    worker = MaskWorker(segmenter, stats, stop)
-    stats.start()
-    failed = True
-    try:
-        writer.thread.start()
+    writer = _Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
+    worker = MaskWorker(segmenter, stats, writer.stop)
+
+    def main_loop() -> None:
         worker.thread.start()
-        _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats,
-                            segmenter_device(segmenter))
-        worker.close()
-        worker.check()
-        writer.finish()
-        failed = False
-    finally:
         try:
+            _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats,
+                                segmenter_device(segmenter))
             worker.close()
-            writer.close()  # after an error or Ctrl-C in this thread: drain, join
+            worker.check()
         finally:
-            stats.finish()
-            _close_all([*sinks, stages, source], raise_first=not failed)
-    return stats
+            worker.close()  # also after an error or Ctrl-C in this thread
+
+    return _run_with_writer(main_loop, writer, [*sinks, stages, source])
 
 
 @torch.inference_mode()

@@ -211,13 +211,20 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
     """
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
-    stop = stop_event if stop_event is not None else threading.Event()
-    writer = _Writer(sinks, stats, stop, on_frame, max(1, queue_size))
+    writer = _Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
+    return _run_with_writer(lambda: _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats),
+                            writer, [*sinks, stages, source])
+
+
+def _run_with_writer(main_loop: Callable[[], None], writer: _Writer, closables: Sequence) -> PipelineStats:
+    """A run's frame: start the writer, run ``main_loop`` in this thread, let the writer finish; on any way out
+    drain and join the writer, close ``closables`` (sinks first) and re-raise the first error. Returns the stats."""
+    stats = writer.stats
     stats.start()
     failed = True
     try:
         writer.thread.start()
-        _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats)
+        main_loop()
         writer.finish()
         failed = False
     finally:
@@ -225,7 +232,7 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
             writer.close()  # after an error or Ctrl-C in this thread: drain, join
         finally:
             stats.finish()
-            _close_all([*sinks, stages, source], raise_first=not failed)
+            _close_all(closables, raise_first=not failed)
     return stats
 
 
