@@ -52,7 +52,7 @@ def test_a_torch_mask_at_model_resolution_comes_back_as_torch_of_its_shape(frame
     assert isinstance(carried, torch.Tensor) and carried.shape == (320, 320) and carried.dtype == torch.float32
     assert float((carried - mask).abs().mean()) > 0.05  # it moved: a noise mask does not survive a shift unchanged
     assert flow.resize(flow.valid, (320, 320)).shape == (320, 320)
-    assert flow.resize(flow.change, (320, 320)).dtype == np.float32
+    assert flow.change.dtype == np.uint8 and flow.resize(flow.change, (320, 320)).dtype == np.float32
 
 
 def test_still_frames_hold_and_a_moved_picture_is_no_change(frames):

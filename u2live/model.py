@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("u2netp", "u2net")
+#: a named model -> its architecture; rembg's ``u2net_human_seg`` is the full U2-Net trained on people
+ARCHITECTURES = {"u2netp": "u2netp", "u2net": "u2net", "u2net_human_seg": "u2net"}
+MODEL_NAMES = tuple(ARCHITECTURES)
 
 
 def _upsample_like(src: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -129,10 +131,10 @@ class U2Net(nn.Module):
 
     def __init__(self, name: str = "u2netp", *, pool_ceil: bool = True):
         super().__init__()
-        if name not in _CONFIGS:
+        if name not in ARCHITECTURES:
             raise ValueError(f"unknown model {name!r}: expected one of {', '.join(MODEL_NAMES)}")
         self.name = name
-        config = _CONFIGS[name]
+        config = _CONFIGS[ARCHITECTURES[name]]
         for i, spec in enumerate(config["encoder"], start=1):
             setattr(self, f"stage{i}", _block(spec, pool_ceil))
             if i < 6:

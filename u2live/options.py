@@ -19,7 +19,8 @@ def model_options(command):
                      help="Weights file: the authors' .pth, an ONNX export (.onnx), or ours. "
                           "Default: the bundled U2-Net† weights (or ~/.u2net/<model>.onnx)."),
         click.option("--model", type=click.Choice(MODEL_NAMES), default="u2netp", show_default=True,
-                     help="u2netp is U2-Net† (4.7 MB, bundled); u2net is the full 176 MB model (bring weights)."),
+                     help="u2netp is U2-Net† (4.7 MB, bundled); u2net is the full 176 MB model (bring weights); "
+                          "u2net_human_seg is the full model trained on people (rembg's, from ~/.u2net)."),
         click.option("--size", type=int, default=320, show_default=True,
                      help="Inference size in pixels, a positive multiple of 32 (smaller is faster)."),
         click.option("--backend", type=click.Choice(backend_choices()), default="auto", show_default=True,

