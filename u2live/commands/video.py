@@ -13,6 +13,10 @@ from ..pipeline import Stages, default_batch, run_pipeline, segmenter_device
 from ..progress import progress_bar
 from ..stats import PipelineStats
 
+#: precision per backend under --precision auto for video work: INT8 on the CPU (~2x faster; masks within MAE
+#: 0.005 of FP32 on the authors' images, AVX2 EPYC); GPU backends keep their own defaults
+VIDEO_PRECISION = {"cpu": "int8"}
+
 
 @click.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
@@ -45,7 +49,7 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
     stats = PipelineStats()
     with ExitStack() as stack:
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
-        segmenter = stack.enter_context(backends.create(**segmenter_options(**model)))
+        segmenter = stack.enter_context(backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION))
         stages = Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
                         device=segmenter_device(segmenter))
         stack.callback(stages.close)
