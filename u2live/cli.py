@@ -57,8 +57,9 @@ def _register() -> None:
     from .commands.webcam import webcam
     from .commands.build_engine import build_engine
     from .commands.serve import serve
+    from .commands.doctor import doctor
 
-    for command in (segment, video, webcam, bench, build_engine, serve):
+    for command in (segment, video, webcam, bench, build_engine, serve, doctor):
         main.add_command(command)
 
 

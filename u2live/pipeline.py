@@ -86,11 +86,16 @@ class Stages:
         from .refine import refine_mask
 
         with stats.stage("composite"):
-            alpha = refine_mask(mask, image)  # [H, W] float32 in [0, 1]
-            out = self._picture(image, alpha, pts)
+            out = self._picture(image, refine_mask(mask, image, dtype=self._alpha_dtype), pts)
             return out.cpu().numpy()  # the one download
 
+    @property
+    def _alpha_dtype(self) -> torch.dtype:
+        # the CPU's OpenCV kernels composite an 8-bit alpha; torch on a GPU keeps float32
+        return torch.uint8 if self.device.type == "cpu" else torch.float32
+
     def _picture(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
+        """The output picture from the frame and its [H, W] alpha (uint8 on the CPU, float32 in [0, 1] on a GPU)."""
         from .compositor import composite, matte, rgba
 
         if self.mode == "matte":

@@ -39,11 +39,17 @@ def backend_choices() -> list[str]:
     return ["auto", *BACKENDS]
 
 
-def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
-    """A ready :class:`Segmenter`. ``options``: model, size, weights, precision."""
+def create(backend: str = "auto", *, log=None, auto_precision: dict[str, str] | None = None,
+           **options) -> Segmenter:
+    """A ready :class:`Segmenter`. ``options``: model, size, weights, precision. ``auto_precision`` maps a backend
+    name to the precision it takes when none is given (video work runs the ``cpu`` backend at int8)."""
     log = log or (lambda line: print(line, file=sys.stderr))
+    if options.get("precision") is None and auto_precision:
+        options.pop("precision", None)
+        return _create_auto(log, auto_precision, **options) if backend == "auto" else create(
+            backend, log=log, precision=auto_precision.get(backend), **options)
     if backend == "auto":
-        return _create_auto(log, **options)
+        return _create_auto(log, {}, **options)
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: expected one of {', '.join(backend_choices())}")
     cls = BACKENDS[backend]
@@ -53,14 +59,14 @@ def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
     return cls(log=log, **options)
 
 
-def _create_auto(log, **options) -> Segmenter:
+def _create_auto(log, auto_precision: dict[str, str], **options) -> Segmenter:
     skipped = []
     for name in AUTO_ORDER:
         cls = BACKENDS[name]
         reason = cls.unavailable_reason()
         if reason is None:
             try:
-                segmenter = cls(log=log, **options)
+                segmenter = cls(log=log, **{"precision": auto_precision.get(name), **options})
             except BackendError as err:
                 reason = str(err)
             else:

@@ -7,7 +7,7 @@ from ..options import video_options
 from .video import run_job
 
 
-@click.command()
+@click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured at start (u2live.adaptive)
 @click.option("--source", "source_spec", default="0", show_default=True, metavar="0|/dev/videoN|FILE|URL",
               help="Camera index, V4L2 device, stream URL, or a video file standing in for a camera "
                    "(paced at its own frame rate).")
