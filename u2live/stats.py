@@ -158,9 +158,10 @@ class PipelineStats:
     def live_summary(self) -> str | None:
         """One line on keeping up with a camera, or None when the run was not live."""
         data = self.live()
-        if data["camera_fps"] is None or data["delivered_fps"] is None:
+        if data["camera_fps"] is None or data["delivered_share"] is None:
             return None
-        line = (f"delivered {data['delivered_fps']:.1f} of the camera's {data['camera_fps']:.1f} FPS "
+        delivered = "-" if data["delivered_fps"] is None else f"{data['delivered_fps']:.1f}"  # one frame: no rate
+        line = (f"delivered {delivered} of the camera's {data['camera_fps']:.1f} FPS "
                 f"({100 * data['delivered_share']:.1f}% of its frames)")
         if data["mask_hz"] is not None:
             line += f"; masks refreshed at {data['mask_hz']:.1f} Hz"

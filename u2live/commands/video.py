@@ -103,7 +103,7 @@ def _total(frames: int | None, max_frames: int | None) -> int | None:
 def _summary(stats: PipelineStats, quiet: bool) -> None:
     """Printed also after Ctrl-C or an error: what was done so far."""
     if not quiet and stats.started is not None:
-        click.echo(f"u2live: {stats.summary()}", err=True)
         live = stats.live_summary()
         if live:
             click.echo(f"u2live: {live}", err=True)
+        click.echo(f"u2live: {stats.summary()}", err=True)  # last: the line scripts read
