@@ -13,8 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ("decode", "preprocess", "inference", "smoothing", "composite", "encode")
-COLOURS = {"reference": "#7f7f7f", "model": "#1f77b4", "offline": "#2ca02c", "live": "#ff7f0e"}
+STAGES = ("decode", "preprocess", "inference", "smoothing", "warp", "composite", "encode")
+COLOURS = {"reference": "#7f7f7f", "model": "#1f77b4", "offline": "#2ca02c", "live": "#ff7f0e",
+           "live-sync": "#d62728"}
 
 
 def load(path: Path) -> dict:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from u2live import backends  # noqa: E402
 from u2live.images import read_rgb  # noqa: E402
 from u2live.preprocess import normalise_minmax  # noqa: E402
-from u2live.refine import refine_mask, upsample_mask  # noqa: E402
+from u2live.refine import refine_mask, refine_mask_torch, upsample_mask  # noqa: E402
 from u2live.smoothing import make_smoother  # noqa: E402
 
 MEDIA = REPO / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
@@ -52,7 +52,8 @@ STRETCHES = [
 ]
 MAX_FRAMES = {"Megamind.avi": 120}
 # the default first; then one change each (contrast 1 = the plain guided filter of the model's soft mask)
-REFINE_SETTINGS = [{"method": "guided"}, {"method": "guided", "contrast": 1.0}, {"method": "guided", "radius": 2},
+# ("guided" runs OpenCV's kernels on the CPU; "guided-torch" is the torch path GPUs take, the plain reference)
+REFINE_SETTINGS = [{"method": "guided"}, {"method": "guided-torch"}, {"method": "guided", "contrast": 1.0}, {"method": "guided", "radius": 2},
                    {"method": "guided", "eps": 1e-4}, {"method": "guided", "grid": 160},
                    {"method": "guided", "guide": "color"}]
 
@@ -182,7 +183,8 @@ def refine_report(reference: Path, settings: list[dict]) -> list[dict]:
                     q = np.clip((q - 0.5) * 2 + 0.5, 0, 1)
             else:
                 options = {k: v for k, v in setting.items() if k != "method"}
-                q = refine_mask(torch.from_numpy(mask), torch.from_numpy(image), **options).numpy()
+                refine = refine_mask_torch if setting["method"] == "guided-torch" else refine_mask
+                q = refine(torch.from_numpy(mask), torch.from_numpy(image), **options).numpy()
             scores.append({**edge_scores(q, published, image), "mae_u2net": float(np.abs(q - large).mean())})
         rows.append({"label": _label(setting), **setting,
                      **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}})
@@ -198,7 +200,8 @@ def refine_timing(settings: list[dict], repeats: int = 30) -> list[dict]:
     calls = {"bilinear": lambda: upsample_mask(mask, 528, 720)}
     for s in settings:
         options = {k: v for k, v in s.items() if k != "method"}
-        calls[_label(s)] = lambda o=options: refine_mask(mask, image, **o)
+        refine = refine_mask_torch if s["method"] == "guided-torch" else refine_mask
+        calls[_label(s)] = lambda o=options, f=refine: f(mask, image, **o)
     totals = dict.fromkeys(calls, 0.0)
     for _ in range(repeats):
         for name, call in calls.items():
@@ -210,6 +213,8 @@ def refine_timing(settings: list[dict], repeats: int = 30) -> list[dict]:
 
 def _label(setting: dict) -> str:
     options = " ".join(f"{k}={v}" for k, v in setting.items() if k != "method")
+    if setting["method"] == "guided-torch":
+        return "guided (default), torch path"
     return f"guided {options}" if options else ("guided (default)" if setting["method"] == "guided"
                                                 else setting["method"])
 

@@ -198,20 +198,34 @@ def pipeline_run(clip, tmp_path_factory):
     """The offline and live pipeline paths of the torch backend on the 12-frame clip (no reference: the model-only
     test covers it)."""
     out = tmp_path_factory.mktemp("pipe") / "pipeline.json"
-    result = run_cli("bench", "--input", str(clip), "--only", "offline,live", "--backend", "torch", "--frames", "12",
+    result = run_cli("bench", "--input", str(clip), "--only", "offline,live,live-sync", "--backend", "torch",
+                     "--frames", "12",
                      "--no-reference", "--json", str(out))
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text())
 
 
 def test_bench_pipeline_reports_every_stage_and_live_latency(pipeline_run):
-    offline, live = [row for row in pipeline_run["results"] if row["stage"] == "pipeline"]
+    offline, live, sync = [row for row in pipeline_run["results"] if row["stage"] == "pipeline"]
     assert offline["path"] == "offline" and offline["frames"] == 12 and offline["latency_ms_p50"] is None
-    assert set(offline["stage_ms"]) == {"decode", "preprocess", "inference", "smoothing", "composite", "encode"}
+    assert set(offline["stage_ms"]) == {"decode", "preprocess", "inference", "smoothing", "warp", "composite",
+                                        "encode"}
     assert offline["stage_ms"]["inference"] > 0 and offline["stage_ms"]["encode"] > 0
-    assert live["path"] == "live" and live["frames"] >= 1  # a paced live source drops what the model cannot take
-    assert 0 < live["latency_ms_p50"] <= live["latency_ms_p99"]
+    assert offline["delivered_fps"] is None and offline["mask_hz"] is None  # live figures on live rows only
+    for row in (live, sync):
+        assert row["frames"] >= 1  # a paced live source drops what the model cannot take
+        assert 0 < row["latency_ms_p50"] <= row["latency_ms_p99"]
+        assert row["camera_fps"] == pipeline_run["clip"]["fps"] and 0 < row["delivered_share"] <= 1.0
+        assert 0 <= row["mask_age_ms_p50"] <= row["mask_age_ms_p99"]
+    assert (live["path"], sync["path"]) == ("live", "live-sync") and sync["mask_age_ms_p99"] == 0.0
+    assert "Live paths" in pipeline_run_table(pipeline_run)
     assert "ratio_to_reference" not in offline  # --no-reference
+
+
+def pipeline_run_table(report: dict) -> str:
+    from u2live.bench import format_table
+
+    return format_table(report)
 
 
 def test_bench_pipeline_fps_agrees_with_u2live_video_wall_clock(pipeline_run, clip, tmp_path):

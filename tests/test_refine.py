@@ -10,7 +10,7 @@ import torch
 from u2live import backends
 from u2live.images import read_rgb
 from u2live.preprocess import normalise_minmax
-from u2live.refine import box_filter, refine_mask, upsample_mask
+from u2live.refine import box_filter, refine_mask, refine_mask_torch, upsample_mask
 
 
 def naive_box(x: np.ndarray, r: int) -> np.ndarray:
@@ -59,9 +59,10 @@ def test_box_filter_matches_window_means():
 
 @pytest.mark.parametrize("guide", ["gray", "color"])
 def test_guided_filter_is_he_et_al(crop, guide):
+    """The torch path (GPUs; the reference the CPU's OpenCV path is held to in test_render_cpu.py)."""
     image, mask = crop
     assert 0.05 < mask.mean() < 0.95  # the crop holds an edge
-    ours = refine_mask(torch.from_numpy(mask), torch.from_numpy(image.copy()), radius=3, eps=1e-3, guide=guide,
+    ours = refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()), radius=3, eps=1e-3, guide=guide,
                        contrast=1.0)
     if guide == "gray":
         gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255
@@ -123,6 +124,6 @@ def test_refine_runs_on_the_gpu(crop):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU here: run on a GPU host to check the on-device path")
     image, mask = crop
-    cpu = refine_mask(torch.from_numpy(mask), torch.from_numpy(image.copy()))
+    cpu = refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()))
     gpu = refine_mask(torch.from_numpy(mask).cuda(), torch.from_numpy(image.copy()).cuda())
     assert gpu.is_cuda and torch.allclose(gpu.cpu(), cpu, atol=1e-4)

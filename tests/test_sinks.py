@@ -15,7 +15,7 @@ import pyvirtualcam
 from u2live.errors import OutputError, U2LiveError
 from u2live.frame import Frame, VideoInfo
 from u2live.sinks import FileSink, PreviewSink, RtmpSink, VirtualCameraSink, open_sinks
-from u2live.sinks.preview import OpenCVWindow, draw_overlay
+from u2live.sinks.preview import PygameWindow, draw_overlay
 from u2live.sources import open_source
 
 
@@ -261,13 +261,14 @@ def test_virtual_camera_without_v4l2loopback_names_the_module():
 # ------------------------------------------------------------------------------------------------------ preview
 
 class FakeWindow:
-    """Stands in for the OpenCV window (no display here): records what is shown, answers with scripted keys."""
+    """Stands in for the window where keys must be scripted: records what is shown, answers with those keys
+    (the real window runs under Xvfb in tests/test_preview_xvfb.py)."""
 
     def __init__(self, keys):
         self.keys, self.shown, self.closed = list(keys), [], False
 
-    def show(self, bgr):
-        self.shown.append(bgr)
+    def show(self, rgb):
+        self.shown.append(rgb)
         return self.keys.pop(0) if self.keys else -1
 
     def close(self):
@@ -286,17 +287,18 @@ def test_preview_quits_on_q_or_escape(key, stops):
 
 def test_overlay_draws_fps_and_latency_in_the_corner_only():
     image = np.full((120, 320, 3), (10, 120, 200), np.uint8)
-    bgr = draw_overlay(image, fps=24.0, latency_ms=85.0)
-    assert bgr.shape == (120, 320, 3)
-    assert np.abs(bgr[:30, :120].astype(int) - image[:30, :120, ::-1]).sum() > 0  # text drawn
-    assert np.array_equal(bgr[60:, :], image[60:, :, ::-1])  # the rest is the frame, in BGR
+    rgb = draw_overlay(image, fps=24.0, latency_ms=85.0)
+    assert rgb.shape == (120, 320, 3)
+    assert np.abs(rgb[:30, :120].astype(int) - image[:30, :120]).sum() > 0  # text drawn
+    assert np.array_equal(rgb[60:, :], image[60:, :])  # the rest is the frame, unchanged
     assert np.array_equal(image, np.full((120, 320, 3), (10, 120, 200), np.uint8))  # input untouched
 
 
-def test_real_preview_here_fails_with_one_line():
-    """This machine has opencv-python-headless and no display: one line saying what to do."""
-    with pytest.raises(OutputError, match="--preview needs") as caught:
-        OpenCVWindow("u2live-test")
+def test_real_preview_without_a_display_fails_with_one_line(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(OutputError, match="--preview needs a display") as caught:
+        PygameWindow("u2live-test")
     assert "\n" not in str(caught.value)
 
 

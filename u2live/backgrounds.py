@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .closing import Closing
+from .compositor import alpha_float, alpha_uint8
 from .errors import InputError
 from .images import read_rgb
-from .refine import box_filter
+from .refine import box_filter, box_mean, shrink
 
 BACKGROUND_HELP = (
     "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
@@ -33,6 +35,7 @@ BACKGROUND_HELP = (
     "the frame's longer side), or transparent (writes alpha: .mov ProRes 4444, .webm VP9, or a PNG sequence).")
 KINDS = ("image", "video", "color", "blur", "transparent")
 MAX_BLUR_RADIUS = 500
+FALLBACK = 1e-3  # the plain blur's weight where no background is near
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,16 @@ class Background(Closing, ABC):
 class ColorBackground(Background):
     def __init__(self, color, width: int, height: int, device: torch.device):
         self.color = torch.tensor(color, dtype=torch.uint8, device=device)
-        self.plane = self.color.expand(height, width, 3)  # a view: no per-frame work, no full-size copy
+        self.plane = self._plane(height, width, device)
+
+    def _plane(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        plane = self.color.to(device).expand(height, width, 3)  # a view: no full-size copy on a GPU
+        # OpenCV's compositing kernels on the CPU want whole planes: built once, not per frame
+        return plane.contiguous() if device.type == "cpu" else plane
 
     def render(self, image, alpha, pts):
         if self.plane.shape[:2] != image.shape[:2] or self.plane.device != image.device:
-            self.plane = self.color.to(image.device).expand(*image.shape[:2], 3)
+            self.plane = self._plane(*image.shape[:2], image.device)
         return self.plane
 
 
@@ -251,23 +259,55 @@ class BlurBackground(Background):
         self.radius = radius
 
     def render(self, image, alpha, pts):
-        height, width = image.shape[:2]
-        radius = self.radius or max(2, round(0.025 * max(height, width)))
-        factor = max(1, radius // 4)
-        low = (math.ceil(height / factor), math.ceil(width / factor))
-        picture = image.permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W]
-        # squared: a half-covered edge pixel counts a quarter, so mixed edge colours barely enter the blur
-        weight = (1.0 - alpha.float().clamp(0.0, 1.0)).square_()[None, None]  # [1, 1, H, W]
-        colour, cover, plain = (F.interpolate(x, size=low, mode="area") for x in (picture * weight, weight, picture))
-        # cells beside the subject may still hold some of it: trust a cell only as much as its least covered
-        # neighbour (an erosion of the background weight by one cell)
-        trust = -F.max_pool2d(-cover, 3, stride=1, padding=1)
-        layers = _blur(torch.cat([colour * trust, cover * trust, plain], dim=1), max(1, round(radius / factor)))
-        # where no background is near (deep inside the subject) fall back to the plain blur; alpha hides it there
-        fallback = 1e-3
-        blurred = (layers[:, :3] + fallback * layers[:, 4:]) / (layers[:, 3:4] + fallback)
-        blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)
-        return blurred[0].permute(1, 2, 0).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        radius = self.radius or max(2, round(0.025 * max(image.shape[:2])))
+        if image.device.type == "cpu":
+            return torch.from_numpy(blur_background_cpu(image.numpy(), alpha.numpy(), radius))
+        return blur_background_torch(image, alpha, radius)
+
+
+def blur_background_torch(image: torch.Tensor, alpha: torch.Tensor, radius: int) -> torch.Tensor:
+    """:class:`BlurBackground` in torch, on any device: [H, W, 3] uint8 frame, [H, W] alpha -> [H, W, 3] uint8."""
+    height, width = image.shape[:2]
+    factor = max(1, radius // 4)
+    low = (math.ceil(height / factor), math.ceil(width / factor))
+    picture = image.permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W]
+    # squared: a half-covered edge pixel counts a quarter, so mixed edge colours barely enter the blur
+    weight = (1.0 - alpha_float(alpha).clamp(0.0, 1.0)).square_()[None, None]  # [1, 1, H, W]
+    colour, cover, plain = (F.interpolate(x, size=low, mode="area") for x in (picture * weight, weight, picture))
+    # cells beside the subject may still hold some of it: trust a cell only as much as its least covered
+    # neighbour (an erosion of the background weight by one cell)
+    trust = -F.max_pool2d(-cover, 3, stride=1, padding=1)
+    layers = _blur(torch.cat([colour * trust, cover * trust, plain], dim=1), max(1, round(radius / factor)))
+    # where no background is near (deep inside the subject) fall back to the plain blur; alpha hides it there
+    blurred = (layers[:, :3] + FALLBACK * layers[:, 4:]) / (layers[:, 3:4] + FALLBACK)
+    blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)
+    return blurred[0].permute(1, 2, 0).add_(0.5).clamp_(0, 255).to(torch.uint8)
+
+
+def blur_background_cpu(image: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+    """:func:`blur_background_torch` in OpenCV: [H, W, 3] uint8 frame, [H, W] alpha (float, or uint8 0-255) ->
+    [H, W, 3] uint8. The weighting runs on a grid twice as fine as the blur's, not on every pixel (a cell there
+    mixes edge colours over 1/8 of the blur radius, which the eye cannot tell apart after the blur), and the
+    result is upsampled as uint8."""
+    height, width = image.shape[:2]
+    factor = max(1, radius // 4)
+    low = (math.ceil(width / factor), math.ceil(height / factor))
+    alpha = alpha_uint8(alpha)
+    if factor >= 4:
+        fine = (math.ceil(width / (factor // 2)), math.ceil(height / (factor // 2)))
+        image, alpha = shrink(image, fine), shrink(alpha, fine)
+    # squared, as on the torch path: ((255 - a8) / 255)^2
+    weight = cv2.multiply(cv2.bitwise_not(alpha), cv2.bitwise_not(alpha), scale=1 / 255 ** 2, dtype=cv2.CV_32F)
+    weighted = cv2.multiply(image, cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB), dtype=cv2.CV_32F)
+    colour, cover, plain = shrink(weighted, low), shrink(weight, low), shrink(image, low).astype(np.float32)
+    trust = cv2.erode(cover, np.ones((3, 3), np.uint8))  # borders count as fully covered, like -max_pool(-x)
+    layers = np.dstack([colour * trust[..., None], cover * trust, plain])  # [h', w', 7]
+    step = max(1, max(1, round(radius / factor)) // 2)  # as _blur: three box passes
+    for _ in range(3):
+        layers = box_mean(layers, step)
+    blurred = (layers[..., :3] + FALLBACK * layers[..., 4:]) / (layers[..., 3:4] + FALLBACK)
+    small = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:

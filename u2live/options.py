@@ -28,12 +28,16 @@ def model_options(command):
         click.option("--model", type=click.Choice(MODEL_NAMES), default="u2netp", show_default=True,
                      help="u2netp is U2-Net† (4.7 MB, bundled); u2net is the full 176 MB model (bring weights); "
                           "u2net_human_seg is the full model trained on people (rembg's, from ~/.u2net)."),
-        click.option("--size", type=int, default=320, show_default=True, callback=_check_size,
-                     help="Inference size in pixels, a positive multiple of 32 up to 1024 (smaller is faster)."),
+        click.option("--size", type=SIZE, default=320, show_default=True, callback=_check_size,
+                     help="Inference size in pixels, a positive multiple of 32 up to 1024 (smaller is faster); auto "
+                          "(webcam's default), live only: the largest that refreshes masks at >= 8 Hz here, "
+                          "measured at start."),
         click.option("--backend", type=click.Choice(backend_choices()), default="auto", show_default=True,
                      help="Inference backend; auto picks the fastest that works here and says which."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                     help="Numeric precision; auto picks the backend's default."),
+                     help="Numeric precision; auto picks the backend's default: for video and webcam on the CPU "
+                          "int8 (about 2x faster than fp32, masks within MAE 0.005 of it), elsewhere fp32 on the "
+                          "CPU and fp16 on capable GPUs. --precision fp32 runs the exact model."),
     ]
     return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), command)
 
@@ -41,11 +45,27 @@ def model_options(command):
 def _check_size(ctx, param, value):
     from .backends.base import check_size
 
-    return check_size(value)  # at once, not after the input and the outputs are opened
+    return value if value == "auto" else check_size(value)  # at once, not after the inputs and outputs are opened
+
+
+class _Size(click.ParamType):
+    """A whole number of pixels, or ``auto``."""
+
+    name = "INTEGER|auto"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        return click.INT.convert(value, param, ctx)
+
+
+SIZE = _Size()
+DEFAULT_SIZE = 320  # what --size auto means where nothing is measured (offline work, still images)
 
 
 def segmenter_options(weights, model, size, backend, precision) -> dict:
     """The keyword arguments :func:`u2live.backends.create` takes, from the shared options."""
+    size = DEFAULT_SIZE if size == "auto" else size
     options = {"backend": backend, "model": model, "size": size, "weights": weights}
     if precision != "auto":
         options["precision"] = precision

@@ -71,17 +71,31 @@ class Stages:
 
     def render(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
         """[H, W, 3] uint8 frame and its [S, S] mask on the device -> the finished [H, W, 3|4] uint8 numpy frame."""
-        from .refine import refine_mask
+        return self.finish(image, self.smooth(image, mask, pts, stats), pts, stats)
 
+    def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
+        """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
+        smoothing is off)."""
         with stats.stage("smoothing"):
             if self.smoother is not None:
                 mask = self.smoother.update(mask, pts, image=image)
+        return mask
+
+    def finish(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
+        """:meth:`render` after the smoothing: refine ``mask`` (already smoothed) on ``image``, make the picture."""
+        from .refine import refine_mask
+
         with stats.stage("composite"):
-            alpha = refine_mask(mask, image)  # [H, W] float32 in [0, 1]
-            out = self._picture(image, alpha, pts)
+            out = self._picture(image, refine_mask(mask, image, dtype=self._alpha_dtype), pts)
             return out.cpu().numpy()  # the one download
 
+    @property
+    def _alpha_dtype(self) -> torch.dtype:
+        # the CPU's OpenCV kernels composite an 8-bit alpha; torch on a GPU keeps float32
+        return torch.uint8 if self.device.type == "cpu" else torch.float32
+
     def _picture(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
+        """The output picture from the frame and its [H, W] alpha (uint8 on the CPU, float32 in [0, 1] on a GPU)."""
         from .compositor import composite, matte, rgba
 
         if self.mode == "matte":
@@ -168,7 +182,7 @@ class _Writer:
         with self.stats.stage("encode"):
             for sink in self.sinks:
                 sink.write(frame)
-        self.stats.frame_written(frame.captured_at)
+        self.stats.frame_written(frame.captured_at, frame.index)
         if self.on_frame is not None:
             self.on_frame(frame)
 
@@ -202,13 +216,20 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
     """
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
-    stop = stop_event if stop_event is not None else threading.Event()
-    writer = _Writer(sinks, stats, stop, on_frame, max(1, queue_size))
+    writer = _Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
+    return _run_with_writer(lambda: _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats),
+                            writer, [*sinks, stages, source])
+
+
+def _run_with_writer(main_loop: Callable[[], None], writer: _Writer, closables: Sequence) -> PipelineStats:
+    """A run's frame: start the writer, run ``main_loop`` in this thread, let the writer finish; on any way out
+    drain and join the writer, close ``closables`` (sinks first) and re-raise the first error. Returns the stats."""
+    stats = writer.stats
     stats.start()
     failed = True
     try:
         writer.thread.start()
-        _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats)
+        main_loop()
         writer.finish()
         failed = False
     except BaseException as err:
@@ -219,7 +240,7 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
             writer.close()  # after an error or Ctrl-C in this thread: drain, join
         finally:
             stats.finish()
-            _close_all([*sinks, stages, source], raise_first=not failed)
+            _close_all(closables, raise_first=not failed)
     return stats
 
 
@@ -232,8 +253,10 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
         with stats.stage("preprocess"):
             images = upload([frame.image for frame in frames])  # [N, H, W, 3] uint8
         masks = _segment(segmenter, images, stats)  # [N, S, S] float32
+        stats.masks_made(len(frames))
         for i, frame in enumerate(frames):
             out = stages.render(images[i], masks[i], frame.pts, stats)
+            stats.mask_shown(0.0)  # each frame's own mask
             finished = Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)
             if not writer.put(finished):
                 return

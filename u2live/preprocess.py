@@ -32,11 +32,14 @@ def to_model_input_tensor(images: torch.Tensor, size: int) -> torch.Tensor:
     """The same preprocessing in torch, on whatever device ``images`` lives (the GPU frame path).
 
     ``images``: [N, H, W, 3] uint8 RGB. Returns [N, 3, size, size] float32 on the same device. Bilinear without
-    antialiasing, like ``cv2.INTER_LINEAR``.
+    antialiasing, like ``cv2.INTER_LINEAR``. CPU tensors take :func:`to_model_input` (OpenCV's kernels; torch's
+    took ~35 ms a 720x528 frame beside the model on the 2-core EPYC, OpenCV ~2 ms).
     """
     import torch
     import torch.nn.functional as F
 
+    if images.device.type == "cpu":
+        return torch.from_numpy(to_model_input(list(images.numpy()), size))
     x = images.permute(0, 3, 1, 2).float()  # [N, 3, H, W]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

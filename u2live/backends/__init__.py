@@ -81,11 +81,17 @@ def backend_choices() -> list[str]:
     return ["auto", *BACKENDS]
 
 
-def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
-    """A ready :class:`Segmenter`. ``options``: model, size, weights, precision."""
+def create(backend: str = "auto", *, log=None, auto_precision: dict[str, str] | None = None,
+           **options) -> Segmenter:
+    """A ready :class:`Segmenter`. ``options``: model, size, weights, precision. ``auto_precision`` maps a backend
+    name to the precision it takes when none is given (video work runs the ``cpu`` backend at int8)."""
     log = log or stderr_line
+    if options.get("precision") is None and auto_precision:
+        options.pop("precision", None)
+        return _create_auto(log, auto_precision, **options) if backend == "auto" else create(
+            backend, log=log, precision=auto_precision.get(backend), **options)
     if backend == "auto":
-        return _create_auto(log, **options)
+        return _create_auto(log, {}, **options)
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r}: expected one of {', '.join(backend_choices())}")
     cls = BACKENDS[backend]
@@ -95,7 +101,7 @@ def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
     return cls(log=log, **options)
 
 
-def _create_auto(log, **options) -> Segmenter:
+def _create_auto(log, auto_precision: dict[str, str], **options) -> Segmenter:
     skipped = []
     for name in AUTO_ORDER:
         reason = no_nvidia_driver() if name in GPU_BACKENDS else None
@@ -104,7 +110,7 @@ def _create_auto(log, **options) -> Segmenter:
         if reason is None:
             cls = BACKENDS[name]
             try:
-                segmenter = cls(log=log, **options)
+                segmenter = cls(log=log, **{"precision": auto_precision.get(name), **options})
             except BackendError as err:
                 reason = str(err)
             else:

@@ -1,13 +1,16 @@
 """End-to-end benchmarks: the real pipeline (decode, model, smoothing, compositing, encode) on a clip.
 
-Two paths per configuration, both through :func:`u2live.pipeline.run_pipeline`, the code ``u2live video`` and
-``u2live webcam`` run:
+Three paths per configuration, through the code ``u2live video`` and ``u2live webcam`` run
+(:func:`u2live.pipeline.run_pipeline`, :func:`u2live.live.run_live`):
 
 - offline (``u2live video``): a file decoded without drops, composited over the default blurred background,
   encoded to H.264 MP4 in a temporary folder. FPS is frames over the run's wall time.
 - live (``u2live webcam``): the same file standing in for a camera (paced at its own frame rate, only the newest
   frame kept), batch 1, frames handed to a :class:`NullSink` standing in for the virtual camera (no v4l2loopback
-  device on a benchmark machine); reports the capture-to-sink latency.
+  device on a benchmark machine), the model beside the picture as ``u2live webcam`` runs it; reports delivered FPS
+  against the camera's, the share of camera frames delivered, capture-to-sink latency, mask age and mask refresh
+  rate.
+- live-sync (``u2live webcam --sync``): the same, each frame waiting for its own mask.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from ..sinks.base import Sink
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
 
-PATHS = ("offline", "live")
+PATHS = ("offline", "live", "live-sync")
+LIVE_KEYS = ("camera_fps", "delivered_fps", "delivered_share", "mask_hz", "mask_age_ms_p50", "mask_age_ms_p99")
 DEFAULT_BACKGROUND = "blur"  # u2live video's default
 DEFAULT_SMOOTHING = "auto"
 
@@ -48,13 +52,14 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
     """
     from ..backgrounds import parse_background
+    from ..live import run_live
     from ..pipeline import Stages, run_pipeline, segmenter_device
     from ..sinks import open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
 
     device = segmenter_device(segmenter)
-    live = path == "live"
+    live = path.startswith("live")
     stop = threading.Event()
     source = open_source(str(clip), live=live)
     stages = Stages(mode="composite", smoother=make_smoother(DEFAULT_SMOOTHING),
@@ -67,15 +72,19 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
     stats = PipelineStats(synchronize=torch.cuda.synchronize if device.type == "cuda" else None)
     with PeakMemory(device) as memory:
-        run_pipeline(source, segmenter, stages, sinks, batch=1 if live else row["batch"], max_frames=frames,
-                     stats=stats, stop_event=stop, queue_size=2 if live else 8)
+        common = dict(max_frames=frames, stats=stats, stop_event=stop, queue_size=2 if live else 8)
+        if path == "live":
+            run_live(source, segmenter, stages, sinks, **common)
+        else:
+            stats.camera_fps = float(source.info.fps) if live else None
+            run_pipeline(source, segmenter, stages, sinks, batch=1 if live else row["batch"], **common)
     return pipeline_row(row, stats, path=path, memory=memory)
 
 
 def pipeline_row(row: dict, stats: PipelineStats, *, path: str, memory: PeakMemory) -> dict:
     """A result row from a finished run: FPS, per-stage ms per frame, latency (live only), memory."""
     data = stats.as_dict()
-    live = path == "live"
+    live = path.startswith("live")
     return {
         **row, "stage": "pipeline", "path": path, "batch": 1 if live else row["batch"],
         "fps": data["fps"], "frames": data["frames"], "wall_s": data["wall_s"],
@@ -83,5 +92,6 @@ def pipeline_row(row: dict, stats: PipelineStats, *, path: str, memory: PeakMemo
         # capture-to-sink latency means something only on the live path: offline, frames wait in queues by design
         "latency_ms_p50": data["latency_ms_p50"] if live else None,
         "latency_ms_p99": data["latency_ms_p99"] if live else None,
+        **{key: data[key] if live else None for key in LIVE_KEYS},
         **memory.as_dict(),
     }

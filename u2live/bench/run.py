@@ -90,7 +90,7 @@ def _pipeline_rows(plan: BenchPlan, segmenter, row: dict, clip: Path, work_dir: 
     name = f"{row['backend']} {row['precision']} {row['size']}x{row['size']} batch {row['batch']}"
     for path in PATHS:
         # the live path always runs batch 1: measure it once per backend, precision and size
-        if path in plan.paths and (path != "live" or row["batch"] == min(plan.batches)):
+        if path in plan.paths and (path == "offline" or row["batch"] == min(plan.batches)):
             log(f"pipeline ({path}): {name} (up to {plan.frames} frames)")
             rows.append(bench_pipeline(segmenter, row, clip, path=path, frames=plan.frames, work_dir=work_dir))
     return rows

@@ -40,6 +40,7 @@ def format_table(report: dict) -> str:
                       for i, (cell, w) in enumerate(zip(line, widths, strict=True))) for line in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.extend(_breakdowns(measured))
+    text.extend(_live_lines(measured))
     text.extend(f"Not measured: {row['backend']} {row.get('precision') or 'default'} {row['size']} batch "
                 f"{row['batch']}: {row['skipped']}" for row in report["results"] if row.get("skipped"))
     text.extend(f"Not usable here: {line}" for line in report.get("skipped", []))
@@ -62,6 +63,17 @@ def _breakdowns(results: list[dict]) -> list[str]:
                          f"ms/frame {parts}")
     return ["", "Per-stage wall time (ms per frame; threads overlap, so stages can sum above 1000/FPS):",
             *lines] if lines else []
+
+
+def _live_lines(results: list[dict]) -> list[str]:
+    """One line per live row: how it kept up with the camera."""
+    lines = [f"  {row['backend']} {row['precision']} {row['size']} pipeline {row['path']}: delivered "
+             f"{_num(row['delivered_fps'], 1)} of {_num(row['camera_fps'], 1)} FPS "
+             f"({_num(100 * row['delivered_share'] if row['delivered_share'] is not None else None, 1)}% of the "
+             f"camera's frames), masks {_num(row['mask_hz'], 1)} Hz, mask age p50 {_num(row['mask_age_ms_p50'], 0)}"
+             f" ms, p99 {_num(row['mask_age_ms_p99'], 0)} ms"
+             for row in results if row.get("stage") == "pipeline" and row.get("camera_fps") is not None]
+    return ["", "Live paths (the clip paced as a camera):", *lines] if lines else []
 
 
 def write_json(report: dict, path: Path) -> None:

@@ -9,7 +9,7 @@ from ..backends import check_size
 from ..bench import BenchPlan, format_table, run, write_json
 from ..options import model_options
 
-PATH_CHOICES = ("model", "offline", "live")
+PATH_CHOICES = ("model", "offline", "live", "live-sync")
 
 
 def _split(values) -> list[str]:
@@ -58,7 +58,8 @@ def multi_valued(command: click.Command) -> click.Command:
 @click.option("--only", "paths", multiple=True, metavar="[" + "|".join(PATH_CHOICES) + "]",
               callback=_each(click.Choice(PATH_CHOICES)),
               help="Measure only these: model (model only), offline (u2live video's pipeline), live (the webcam "
-                   "path); repeat or comma list. Default: all three.")
+                   "path, the model beside the picture), live-sync (webcam --sync); repeat or comma list. "
+                   "Default: all four.")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Measure the authors' FP32 eager path in the same run, for the ratios.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -67,7 +68,8 @@ def multi_valued(command: click.Command) -> click.Command:
 @model_options
 def bench(input_path, batches, frames, paths, reference, json_path, note, weights, model, size, backend, precision):
     """Measure speed: model-only FPS and latency (p50/p99) for each configuration, the end-to-end pipeline FPS
-    with a per-stage breakdown, the live path's capture-to-sink latency, and peak memory.
+    with a per-stage breakdown, the live paths' delivered FPS against the camera's, capture-to-sink latency, mask
+    age and mask refresh rate, and peak memory.
 
     The authors' own path (FP32 eager, their preprocessing, 320x320, batch 1) is measured in the same run and
     every figure is shown as a ratio to it.

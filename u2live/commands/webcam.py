@@ -7,7 +7,7 @@ from ..options import video_options
 from .video import run_job
 
 
-@click.command()
+@click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured at start (u2live.adaptive)
 @click.option("--source", "source_spec", default="0", show_default=True, metavar="0|/dev/videoN|FILE|URL",
               help="Camera index, V4L2 device, stream URL, or a video file standing in for a camera "
                    "(paced at its own frame rate).")
@@ -17,12 +17,19 @@ from .video import run_job
 @click.option("--height", type=click.IntRange(min=1), default=None, help="Ask the camera for this height.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Ask the camera for this frame rate.")
+@click.option("--sync", is_flag=True,
+              help="One mask per output frame: each frame waits for the model (exact, for comparisons; on a CPU "
+                   "the output then runs at the model's rate, not the camera's).")
+@click.option("--warp/--no-warp", default=True, show_default=True,
+              help="Move the newest mask along the motion (optical flow) from the frame it was computed on to the "
+                   "frame shown. Not used with --sync.")
 @video_options
 def webcam(source_spec, vcam, output, rtmp, preview, **options):
-    """Replace the background of a live camera feed, frame by frame, newest frame first.
+    """Replace the background of a live camera feed at the camera's frame rate.
 
-    Stale frames are dropped so the output keeps up with the camera. Ctrl-C (or q / Esc in the preview) stops and
-    closes every output cleanly.
+    Every camera frame is composited, with the newest mask: the model runs beside the picture on the newest frame
+    whenever it is free, and its mask is moved to where the person is now. Ctrl-C (or q / Esc in the preview)
+    stops and closes every output cleanly.
     """
     if not (vcam or preview or output or rtmp):
         raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")

@@ -1,7 +1,10 @@
-"""A preview window (OpenCV highgui) with FPS and capture-to-display latency overlaid; ``q`` or Esc stops the run.
+"""A preview window (pygame: SDL2 in a wheel for Linux, macOS and Windows) with FPS and capture-to-display latency
+overlaid; ``q`` or Esc (or closing the window) stops the run.
 
-u2live depends on ``opencv-python-headless`` (servers, CI, containers: no GUI libraries, no display). Where that
-build, or no display, is all there is, ``--preview`` fails with one line saying how to get a GUI build."""
+u2live depends on ``opencv-python-headless`` (servers, CI, containers), which has no GUI, and installing the GUI
+``opencv-python`` beside it breaks both (two packages own the ``cv2`` module). pygame brings its own SDL2 and does not
+touch ``cv2``, so ``pip install u2live`` gives a working ``--preview`` wherever there is a display.
+"""
 from __future__ import annotations
 
 import os
@@ -15,46 +18,66 @@ from ..errors import OutputError
 from ..frame import Frame
 from .base import Sink, with_channels
 
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame greets on stdout at import otherwise
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27: Esc
-NO_HIGHGUI = ("--preview needs OpenCV with GUI support, and this OpenCV has none (opencv-python-headless): "
-              "pip uninstall -y opencv-python-headless && pip install opencv-python")
+NO_PYGAME = "--preview needs pygame, which is not installed: pip install pygame"
 NO_DISPLAY = "--preview needs a display, and none is set (DISPLAY/WAYLAND_DISPLAY): run it in a desktop session"
 
 
-def check_preview() -> None:
-    """--preview's needs, checked before any work: a display (Qt/GTK would abort the process without one)."""
+def preview_unavailable_reason() -> str | None:
+    """None when a preview window can open here, else one line saying why not (and what to do)."""
     if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise OutputError(NO_DISPLAY)
+        return NO_DISPLAY
+    try:
+        import pygame  # noqa: F401
+    except ImportError:
+        return NO_PYGAME
+    return None
 
 
-class OpenCVWindow:
-    """The real window. ``show`` draws a BGR image and returns the key pressed (-1 for none)."""
+def check_preview() -> None:
+    """--preview's needs, checked before any work (Qt/GTK would abort the process without a display)."""
+    reason = preview_unavailable_reason()
+    if reason:
+        raise OutputError(reason)
+
+
+class PygameWindow:
+    """The real window, sized to the first frame. ``show`` draws an RGB image and returns the key pressed (-1 for
+    none; Esc when the window was closed)."""
 
     def __init__(self, title: str) -> None:
-        import cv2
+        check_preview()
+        import pygame
 
-        if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise OutputError(NO_DISPLAY)  # Qt/GTK would abort the whole process without one
-        self.title = title
         try:
-            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as err:
-            raise OutputError(NO_HIGHGUI) from err
+            pygame.display.init()
+        except pygame.error as err:
+            raise OutputError(f"--preview cannot open a window: {err}") from err
+        pygame.display.set_caption(title)
+        self.pygame, self.screen = pygame, None
 
-    def show(self, bgr: np.ndarray) -> int:
-        import cv2
+    def show(self, rgb: np.ndarray) -> int:
+        pygame = self.pygame
+        height, width = rgb.shape[:2]
+        if self.screen is None or self.screen.get_size() != (width, height):
+            self.screen = pygame.display.set_mode((width, height))
+        # pygame surfaces are indexed [x, y]: the frame transposed, as a view
+        pygame.surfarray.blit_array(self.screen, rgb.transpose(1, 0, 2))
+        pygame.display.flip()
+        return self._key()
 
-        cv2.imshow(self.title, bgr)
-        return cv2.waitKey(1)
+    def _key(self) -> int:
+        key = -1
+        for event in self.pygame.event.get():
+            if event.type == self.pygame.QUIT:
+                key = 27
+            elif event.type == self.pygame.KEYDOWN and key < 0:
+                key = 27 if event.key == self.pygame.K_ESCAPE else (event.key if event.key < 256 else -1)
+        return key
 
     def close(self) -> None:
-        import cv2
-
-        try:
-            cv2.destroyWindow(self.title)
-            cv2.waitKey(1)  # let the GUI loop process the close
-        except cv2.error:
-            pass
+        self.pygame.display.quit()
 
 
 class RateMeter:
@@ -71,29 +94,29 @@ class RateMeter:
 
 
 def draw_overlay(rgb: np.ndarray, fps: float, latency_ms: float) -> np.ndarray:
-    """A BGR copy of ``rgb`` with "xx.x fps  yyy ms" in the top-left corner, on a dark box for legibility."""
+    """An RGB copy of ``rgb`` with "xx.x fps  yyy ms" in the top-left corner, on a dark box for legibility."""
     import cv2
 
-    bgr = cv2.cvtColor(with_channels(np.asarray(rgb), 3), cv2.COLOR_RGB2BGR)  # [H, W, 3], a new array
+    out = np.array(with_channels(np.asarray(rgb), 3))  # [H, W, 3], a new array; white on black: any channel order
     text = f"{fps:4.1f} fps  {latency_ms:4.0f} ms"
-    scale = max(0.4, min(bgr.shape[1], 1280) / 1280 * 0.9)
+    scale = max(0.4, min(out.shape[1], 1280) / 1280 * 0.9)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-    cv2.rectangle(bgr, (0, 0), (tw + 12, th + base + 12), (0, 0, 0), thickness=-1)
-    cv2.putText(bgr, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return bgr
+    cv2.rectangle(out, (0, 0), (tw + 12, th + base + 12), (0, 0, 0), thickness=-1)
+    cv2.putText(out, text, (6, th + 6), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
 
 
 class PreviewSink(Sink):
     """``PreviewSink(stop_event)``: shows each frame; ``q``/Esc (or closing the window) sets ``stop_event``.
 
-    ``window`` is for tests: an object with ``show(bgr) -> key`` and ``close()`` (a display is a boundary this
+    ``window`` is for tests: an object with ``show(rgb) -> key`` and ``close()`` (a display is a boundary this
     machine cannot cross)."""
 
     name = "preview"
 
     def __init__(self, stop_event: threading.Event, *, title: str = "u2live", window=None) -> None:
         self.stop_event = stop_event
-        self.window = window if window is not None else OpenCVWindow(title)
+        self.window = window if window is not None else PygameWindow(title)
         self.meter = RateMeter()
         self.frames = 0
 

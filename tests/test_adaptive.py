@@ -1,0 +1,94 @@
+"""Adaptive quality: the ladder, the start-up choice (rates predicted by pixel count, slow rungs skipped), the
+governor's steps down and back up, and ``webcam --size auto`` measuring the real model."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from u2live.adaptive import HEADROOM, TARGET_HZ, RefreshGovernor, Setting, choose, ladder, predict_hz
+
+REPO = Path(__file__).resolve().parent.parent
+RUNGS = ladder((320, 256, 192, 160), ["int8"])
+
+
+def model_rate(base_hz: float):
+    """A model whose cost grows with the pixel count: ``base_hz`` at 320 (what the real one does, to within
+    scheduling noise); records what was measured."""
+    seen = []
+
+    def measure(setting: Setting) -> float:
+        seen.append(setting)
+        return base_hz * (320 / setting.size) ** 2
+    return measure, seen
+
+
+def test_ladder_is_larger_size_first_then_higher_precision():
+    rungs = ladder((256, 320), ["int8", "fp32"])
+    assert [str(r) for r in rungs] == ["fp32 320x320", "int8 320x320", "fp32 256x256", "int8 256x256"]
+
+
+def test_choose_takes_the_largest_fast_enough_and_skips_rungs_predicted_too_slow():
+    measure, seen = model_rate(4.0)  # 320: 4 Hz, 256: 6.25, 192: 11.1, 160: 16
+    setting, measured, why = choose(RUNGS, measure)
+    assert setting == Setting(192, "int8") and measured[setting] >= TARGET_HZ * HEADROOM
+    assert seen == [Setting(320, "int8"), Setting(192, "int8")]  # 256 predicted at 6.25 Hz: never loaded
+    assert why.startswith("picked int8 192x192") and "320x320 4.0 Hz" in why
+
+
+def test_choose_keeps_the_best_when_it_is_fast_enough_and_the_fastest_when_none_is():
+    fast, seen = model_rate(20.0)
+    assert choose(RUNGS, fast)[0] == Setting(320, "int8") and len(seen) == 1
+    slow, _ = model_rate(0.5)
+    setting, measured, why = choose(RUNGS, slow)
+    assert setting == Setting(160, "int8") and "none reached" in why and len(measured) == 2  # 320, then 160
+
+
+def test_prediction_scales_with_pixel_count_within_a_precision():
+    measured = {Setting(320, "int8"): 8.0}
+    assert predict_hz(Setting(160, "int8"), measured) == pytest.approx(32.0)
+    assert predict_hz(Setting(160, "fp32"), measured) is None
+
+
+def feed(governor: RefreshGovernor, hz: float, seconds: float, start: float) -> tuple[list, float]:
+    switches, t = [], start
+    while t < start + seconds:
+        t += 1.0 / hz
+        step = governor.refreshed(t)
+        if step is not None:
+            switches.append((round(t, 2), step))
+    return switches, t
+
+
+def test_governor_steps_down_when_the_rate_drifts_below_and_back_up_when_there_is_room():
+    governor = RefreshGovernor(RUNGS, Setting(256, "int8"), window=2.0)
+    steady, t = feed(governor, 9.0, 10.0, 0.0)
+    assert steady == []  # on target: stays (9 Hz would not keep 8 Hz x 1.25 one rung up)
+    down, t = feed(governor, 5.0, 2.5, t)  # the machine got busy
+    assert [s for _, s in down] == [Setting(192, "int8")] and down[0][0] <= 10.0 + 2.0
+    up, t = feed(governor, 25.0, 8.0, t)  # quiet again: 25 Hz at 192 predicts 14 Hz at 256
+    assert [s for _, s in up] == [Setting(256, "int8")]
+    assert up[0][0] >= down[0][0] + 6.0  # only after three windows on the new rung
+
+
+def test_governor_predicts_another_precision_from_start_up_measurements():
+    rungs = ladder((320,), ["fp32", "int8"])
+    measured = {Setting(320, "fp32"): 4.0, Setting(320, "int8"): 12.0}
+    governor = RefreshGovernor(rungs, Setting(320, "int8"), measured=measured, window=1.0)
+    assert feed(governor, 12.0, 5.0, 0.0)[0] == []  # fp32 predicted at 4 Hz: stays on int8
+    governor = RefreshGovernor(rungs, Setting(320, "int8"), measured=measured, window=1.0)
+    assert [s for _, s in feed(governor, 36.0, 5.0, 0.0)[0]] == [Setting(320, "fp32")]  # 3x faster now: 12 Hz
+
+
+@pytest.mark.slow
+def test_webcam_size_auto_measures_the_model_and_says_what_it_picked(write_clip, tmp_path):
+    clip = write_clip(tmp_path / "in.mp4", frames=4)
+    done = subprocess.run([sys.executable, "-m", "u2live", "webcam", "--source", str(clip), "--no-vcam", "-o",
+                           str(tmp_path / "out.mp4"), "--backend", "torch", "--max-frames", "2", "-q"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "--size/--precision auto -> picked" in line]
+    assert len(lines) == 1 and "fp32 320x320" in lines[0] and " Hz" in lines[0], done.stderr

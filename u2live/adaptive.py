@@ -1,0 +1,179 @@
+"""Adaptive quality for live work: the largest inference size and precision that refresh masks at ``TARGET_HZ``.
+
+At start (:func:`choose_segmenter`) the model is measured on real frames for a ladder of settings, best first
+(larger size first; at one size, higher precision first), and the first setting fast enough is taken. Not every
+rung is measured: a rung's rate is predicted from those measured (a model's cost grows with the pixel count,
+size^2; the precisions' ratio comes from a measurement of each) and a rung predicted too slow is skipped. One
+stderr line says what was picked and why.
+
+While running, :class:`RefreshGovernor` watches the mask refresh rate the live loop achieves and says when to step
+down (sustained below target) or back up (the next better rung predicted to keep the target with margin, for
+longer). It is plain logic over timestamps; the live loop owns the segmenters and does the switching.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TARGET_HZ = 8.0
+#: the model is measured alone; beside it the live loop renders every camera frame, so ask for some headroom
+HEADROOM = 1.25
+SIZES = (320, 288, 256, 224, 192, 160)
+PRECISION_RANK = {"fp32": 0, "fp16": 1, "int8": 2}  # better first
+CALIBRATION = Path(__file__).parent / "assets" / "calibration"
+
+
+@dataclass(frozen=True)
+class Setting:
+    size: int
+    precision: str
+
+    def __str__(self) -> str:
+        return f"{self.precision} {self.size}x{self.size}"
+
+
+def ladder(sizes: Sequence[int], precisions: Sequence[str]) -> list[Setting]:
+    """Every (size, precision), best first: larger size first, then higher precision."""
+    return sorted((Setting(s, p) for s in sizes for p in precisions),
+                  key=lambda s: (-s.size, PRECISION_RANK.get(s.precision, 9)))
+
+
+def predict_hz(setting: Setting, measured: dict[Setting, float]) -> float | None:
+    """The refresh rate ``setting`` should reach, from measured rates (Hz) at its precision: the nearest size's,
+    scaled by pixel count (size^2). None when its precision was not measured."""
+    same = [(s, hz) for s, hz in measured.items() if s.precision == setting.precision]
+    if not same:
+        return None
+    s, hz = min(same, key=lambda item: abs(item[0].size - setting.size))
+    return hz * (s.size / setting.size) ** 2
+
+
+def choose(rungs: Sequence[Setting], measure: Callable[[Setting], float], *,
+           target_hz: float = TARGET_HZ, headroom: float = HEADROOM) -> tuple[Setting, dict[Setting, float], str]:
+    """The first rung whose measured rate reaches ``target_hz * headroom`` (skipping rungs predicted below the
+    target), else the fastest (the last rung, measured too). Returns (setting, measured rates, one line why)."""
+    needed = target_hz * headroom
+    measured: dict[Setting, float] = {}
+    for rung in rungs:
+        guess = predict_hz(rung, measured)
+        if guess is not None and guess < target_hz:
+            continue  # predicted too slow: not worth loading
+        measured[rung] = measure(rung)
+        if measured[rung] >= needed:
+            return rung, measured, _why(rung, measured, needed)
+    if rungs[-1] not in measured:
+        measured[rungs[-1]] = measure(rungs[-1])
+    best = max(measured, key=measured.get)
+    return best, measured, _why(best, measured, needed) + f"; none reached {needed:.1f} Hz, took the fastest"
+
+
+def _why(setting: Setting, measured: dict[Setting, float], needed: float) -> str:
+    tried = ", ".join(f"{s} {hz:.1f} Hz" for s, hz in measured.items())
+    return (f"picked {setting}: the best setting measured at >= {needed:.1f} Hz ({TARGET_HZ:g} Hz target with "
+            f"{HEADROOM:g}x headroom for rendering; measured {tried})")
+
+
+def measure_hz(segmenter, frames: Sequence[np.ndarray] | None = None, *, seconds: float = 1.5) -> float:
+    """Masks per second of ``segmenter`` on real frames (bundled calibration photos), median of up to 8 calls after
+    one warm-up, stopping after ``seconds``."""
+    frames = list(frames) if frames is not None else calibration_frames()
+    segmenter.predict([frames[0]])  # warm-up: first-call allocations, lazy initialisation
+    spent, started = [], time.perf_counter()
+    for i in range(8):
+        begin = time.perf_counter()
+        segmenter.predict([frames[i % len(frames)]])
+        spent.append(time.perf_counter() - begin)
+        if time.perf_counter() - started > seconds and len(spent) >= 3:
+            break
+    return 1.0 / float(np.median(spent))
+
+
+def calibration_frames(count: int = 4) -> list[np.ndarray]:
+    from .images import read_rgb
+
+    return [read_rgb(path) for path in sorted(CALIBRATION.glob("*.jpg"))[:count]]
+
+
+def choose_segmenter(create: Callable[[Setting], object], rungs: Sequence[Setting], *, log,
+                     target_hz: float = TARGET_HZ):
+    """Load and measure segmenters (``create(setting)``) down the ladder; return the chosen one, loaded, and
+    close the others. ``log`` gets the one line."""
+    loaded: dict[Setting, object] = {}
+
+    def measure(setting: Setting) -> float:
+        loaded[setting] = create(setting)
+        return measure_hz(loaded[setting])
+
+    try:
+        setting, _, why = choose(rungs, measure, target_hz=target_hz)
+    except BaseException:
+        for segmenter in loaded.values():
+            segmenter.close()
+        raise
+    for other, segmenter in loaded.items():
+        if other != setting:
+            segmenter.close()
+    log(f"u2live: --size/--precision auto -> {why}")
+    return loaded[setting]
+
+
+class RefreshGovernor:
+    """Watches the mask refresh rate during a live run and says when to change rung.
+
+    ``refreshed(now)`` is called each time a new mask arrives (``now`` in seconds); it returns the rung to switch
+    to, or None. Down when the rate over the last ``window`` seconds stays below ``target_hz * slack``; up when
+    the next better rung is predicted (pixel-count scaling from the current rate) to keep ``target_hz * headroom``
+    over ``3 * window``. After a switch the history restarts, so one change settles before the next. ``measured``
+    (from :func:`choose`) lets it predict rungs of another precision: their start-up rates, scaled by how the
+    current rung's rate moved since start-up.
+    """
+
+    def __init__(self, rungs: Sequence[Setting], current: Setting, *, measured: dict[Setting, float] | None = None,
+                 target_hz: float = TARGET_HZ, window: float = 3.0, slack: float = 0.9, headroom: float = HEADROOM):
+        self.rungs, self.index = list(rungs), list(rungs).index(current)
+        self.measured = dict(measured or {})
+        self.target_hz, self.window, self.slack, self.headroom = target_hz, window, slack, headroom
+        self.times: deque[float] = deque()
+        self.started: float | None = None
+
+    @property
+    def current(self) -> Setting:
+        return self.rungs[self.index]
+
+    def refreshed(self, now: float) -> Setting | None:
+        self.started = now if self.started is None else self.started
+        self.times.append(now)
+        while self.times and self.times[0] < now - 3 * self.window:
+            self.times.popleft()
+        rate = self._rate(now, self.window)
+        if rate is not None and rate < self.target_hz * self.slack and self.index + 1 < len(self.rungs):
+            return self._switch(self.index + 1, now)
+        long_rate = self._rate(now, 3 * self.window)
+        if long_rate is not None and self.index > 0:
+            if self._predict(self.rungs[self.index - 1], long_rate) >= self.target_hz * self.headroom:
+                return self._switch(self.index - 1, now)
+        return None
+
+    def _predict(self, setting: Setting, rate_now: float) -> float:
+        guess = predict_hz(setting, {self.current: rate_now})
+        if guess is None and self.current in self.measured:
+            start_up = predict_hz(setting, self.measured)
+            guess = None if start_up is None else start_up * rate_now / self.measured[self.current]
+        return guess or 0.0
+
+    def _rate(self, now: float, span: float) -> float | None:
+        """Masks per second over the last ``span`` seconds; None until that much has been watched."""
+        if now - self.started < span:
+            return None
+        return sum(1 for t in self.times if t > now - span) / span
+
+    def _switch(self, index: int, now: float) -> Setting:
+        self.index = index
+        self.times.clear()
+        self.started = now
+        return self.current

@@ -1,0 +1,184 @@
+"""The live path at the camera's frame rate: the model beside the picture, every camera frame composited.
+
+    camera ─▶ newest frame ─┬─▶ segmentation worker (whenever free) ─▶ newest mask + the frame it was computed on
+                            └─▶ every frame: carry that mask to this frame ─▶ refine on it ─▶ composite ─▶ sinks
+
+On a 2-core CPU the model makes ~8 masks a second while the camera delivers 30 frames. Instead of making each frame
+wait for the model (``u2live webcam --sync``, :func:`u2live.pipeline.run_pipeline`), a worker thread runs the model
+on the newest frame whenever it is free, and the main thread renders every frame the source delivers with the newest
+mask, carried by optical flow (:mod:`u2live.flow`, at reduced resolution) from the frame it was computed on to this
+frame, then refined on this frame's own full-resolution pixels. The temporal smoother sees each new mask once, at
+the timestamp of its frame, on the main thread (its state needs no locks).
+
+Threads: the source's reader, the segmentation worker, the main thread and pipeline's writer. One stop event ends
+them all; every wait has a timeout and re-checks it. A worker error stops the run and is re-raised in the caller's
+thread. On the way out the worker is joined, the writer drains and is joined, and sinks, stages and source are
+closed (also after Ctrl-C), with ``u2live.pipeline``'s own writer and closing code.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import torch
+
+from .backends.base import Segmenter
+from .flow import DEFAULT_SIZE, FlowEstimator
+from .frame import Frame
+from .pipeline import (DRAIN_SECONDS, POLL_SECONDS, Stages, _batches, _run_with_writer, _segment, _Uploader,
+                       _Writer, segmenter_device)
+from .stats import PipelineStats
+
+
+class MaskWorker:
+    """The segmentation thread: whenever free, runs the model on the newest frame offered and publishes the mask
+    with that frame. ``offer`` never blocks; ``take`` returns the newest mask not taken yet, if any."""
+
+    def __init__(self, segmenter: Segmenter, stats: PipelineStats, stop: threading.Event):
+        self.segmenter = segmenter
+        self.stats = stats
+        self.stop = stop  # the run's: set by anyone, the worker ends
+        self._quit = threading.Event()  # this worker's own: the run is ending normally
+        self._cond = threading.Condition()
+        self._offered: Frame | None = None
+        self._done: tuple[Frame, torch.Tensor, torch.Tensor] | None = None
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="u2live-segmenter", daemon=True)
+
+    def offer(self, frame: Frame) -> None:
+        """``frame`` replaces any frame offered before that the worker has not started on."""
+        with self._cond:
+            self._offered = frame
+            self._cond.notify_all()
+
+    def take(self, *, wait: bool = False) -> tuple[Frame, torch.Tensor, torch.Tensor] | None:
+        """(frame, its image on the device [H, W, 3] uint8, its mask [S, S]) for the newest mask not taken yet, or
+        None. ``wait``: block until there is one or the run stops. Re-raises the worker's error."""
+        with self._cond:
+            while wait and self._done is None and not self._ended():
+                self._cond.wait(POLL_SECONDS)
+            done, self._done = self._done, None
+        self.check()
+        return done
+
+    def check(self) -> None:
+        """Re-raise (once) the error that ended the worker."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """End the worker and join it (a model call under way is finished first)."""
+        self._quit.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self.thread.is_alive():
+            self.thread.join(DRAIN_SECONDS)
+
+    def _ended(self) -> bool:
+        return self.stop.is_set() or self._quit.is_set() or self._error is not None
+
+    def _run(self) -> None:
+        upload = _Uploader(segmenter_device(self.segmenter))
+        try:
+            with torch.inference_mode():  # thread-local in torch: the worker sets its own
+                while (frame := self._next()) is not None:
+                    with self.stats.stage("preprocess"):
+                        image = upload([frame.image])  # [1, H, W, 3] uint8
+                    mask = _segment(self.segmenter, image, self.stats)[0]  # [S, S]
+                    with self._cond:
+                        self._done = (frame, image[0], mask)
+                        self._cond.notify_all()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            with self._cond:
+                self._error = err
+                self._cond.notify_all()
+            self.stop.set()
+
+    def _next(self) -> Frame | None:
+        """The newest frame offered (waiting for one); None once the run ends."""
+        with self._cond:
+            while self._offered is None:
+                if self._ended():
+                    return None
+                self._cond.wait(POLL_SECONDS)
+            frame, self._offered = self._offered, None
+        return None if self._ended() else frame
+
+
+class MaskCarrier:
+    """The newest (smoothed) mask and the frame it was computed on. ``to(frame)`` carries it to a later frame along
+    the optical flow between the two frames; as it is when warping is off, on its own frame, or after a scene cut
+    (nothing in the old frame tells where the new one's subject is)."""
+
+    def __init__(self, *, warp: bool = True, flow_size: int = DEFAULT_SIZE):
+        self.flow = FlowEstimator(flow_size) if warp else None
+        self.mask: torch.Tensor | None = None
+        self.made_on: Frame | None = None
+        self._gray = None  # made_on's picture, prepared for the flow
+
+    def hold(self, mask: torch.Tensor, frame: Frame) -> None:
+        self.mask, self.made_on = mask, frame
+        self._gray = self.flow.prepare(frame.image) if self.flow is not None else None
+
+    def to(self, frame: Frame) -> torch.Tensor:
+        if self.flow is None or frame.index == self.made_on.index:
+            return self.mask
+        # no forward-backward check: where the flow is unsure there is no better mask to take anyway
+        flow = self.flow.flow(self._gray, frame.image, check=False)
+        return self.mask if flow.scene_cut else flow.warp(self.mask)
+
+
+def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, warp: bool = True,
+             max_frames: int | None = None, stats: PipelineStats | None = None,
+             stop_event: threading.Event | None = None, on_frame: Callable[[Frame], None] | None = None,
+             queue_size: int = 2) -> PipelineStats:
+    """Render every frame of the live ``source`` with the newest mask (see the module docstring) into every sink
+    until the source ends, ``max_frames`` frames are out, or ``stop_event`` is set.
+
+    Like :func:`u2live.pipeline.run_pipeline`: takes ownership of ``source``, ``stages`` and ``sinks`` (all closed
+    on return, on error and on Ctrl-C), re-raises a worker's or the writer's error here, calls ``on_frame`` from
+    the writer thread, returns the filled-in ``stats``. ``warp``: carry masks along the motion (else shown as
+    they are)."""
+    stats = stats if stats is not None else PipelineStats()
+    stats.backend = stats.backend or segmenter.describe()
+    stats.camera_fps = stats.camera_fps or float(source.info.fps)
+    writer = _Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
+    worker = MaskWorker(segmenter, stats, writer.stop)
+
+    def main_loop() -> None:
+        worker.thread.start()
+        try:
+            _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats,
+                                segmenter_device(segmenter))
+            worker.close()
+            worker.check()
+        finally:
+            worker.close()  # also after an error or Ctrl-C in this thread
+
+    return _run_with_writer(main_loop, writer, [*sinks, stages, source])
+
+
+@torch.inference_mode()
+def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: _Writer, carrier: MaskCarrier,
+                        max_frames: int | None, stats: PipelineStats, device: torch.device) -> None:
+    """The main thread's loop: offer each frame to the worker, take a new mask when there is one (waiting only for
+    the first), carry the newest mask to this frame, refine and composite, hand the frame to the writer."""
+    upload = _Uploader(device)
+    for (frame,) in _batches(source, 1, max_frames, stats, writer.stop):
+        worker.offer(frame)
+        fresh = worker.take(wait=carrier.mask is None)
+        if fresh is not None:
+            stats.masks_made()  # counted when taken: the refresh rate of the masks shown
+            made_on, image, mask = fresh
+            carrier.hold(stages.smooth(image, mask, made_on.pts, stats), made_on)
+        if carrier.mask is None:  # stopped before the first mask
+            return
+        with stats.stage("warp"):
+            mask = carrier.to(frame)
+        with stats.stage("preprocess"):
+            image = upload([frame.image])[0]  # [H, W, 3] uint8
+        out = stages.finish(image, mask, frame.pts, stats)
+        stats.mask_shown(frame.pts - carrier.made_on.pts)
+        if not writer.put(Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)):
+            return
