@@ -233,7 +233,7 @@ def _run_with_writer(main_loop: Callable[[], None], writer: _Writer, closables: 
         writer.finish()
         failed = False
     except BaseException as err:
-        _tell_failed(sinks, err)
+        _tell_failed(writer.sinks, err)
         raise
     finally:
         try:
