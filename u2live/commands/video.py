@@ -90,10 +90,9 @@ def _summary(stats: PipelineStats, quiet: bool, seen: list[int] | None = None) -
     keep up (the camera delivered more than the model could take)."""
     if quiet or stats.started is None:
         return
-    click.echo(f"u2live: {stats.summary()}", err=True)
-    delivered = seen[0] + 1 if seen else 0
+    delivered, dropped = (seen[0] + 1 if seen else 0), ""
     if delivered > stats.frames:
-        dropped = delivered - stats.frames
-        click.echo(f"u2live: dropped {dropped} of the {delivered} frames the source delivered "
-                   f"({100 * dropped / delivered:.0f}%) to keep up live; a smaller --size, --backend cpu with "
-                   "--precision int8, or a GPU keeps more", err=True)
+        lost = delivered - stats.frames
+        dropped = (f"; dropped {lost} of the {delivered} frames the source delivered ({100 * lost / delivered:.0f}%)"
+                   " to keep up live: a smaller --size, --precision int8 or a GPU keeps more")
+    click.echo(f"u2live: {stats.summary()}{dropped}", err=True)
