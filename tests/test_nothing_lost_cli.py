@@ -168,7 +168,7 @@ def test_two_runs_writing_one_output_at_once_leave_one_complete_result(write_cli
 
 def test_file_named_like_a_camera_or_with_colon_and_percent_is_a_file(write_clip, tmp_path):
     for name in ("5", "12:30.mp4", "100% done.mp4"):
-        clip = write_clip(tmp_path / "plain.mp4", frames=4).rename(tmp_path / name)
+        write_clip(tmp_path / "plain.mp4", frames=4).rename(tmp_path / name)
         out = tmp_path / f"out {name}.mkv"
         result = run_cli("video", name, "-o", out.name, *FAST, cwd=tmp_path)
         assert result.returncode == 0, (name, result.stderr)

@@ -125,7 +125,10 @@ PLAY = """async (src) => {
   const video = document.createElement('video');
   video.muted = true;
   document.body.appendChild(video);
-  const ready = new Promise((ok, fail) => { video.onloadeddata = ok; video.onerror = () => fail(video.error.message); });
+  const ready = new Promise((ok, fail) => {
+    video.onloadeddata = ok;
+    video.onerror = () => fail(video.error.message);
+  });
   video.src = src;
   await ready;
   const end = video.duration - 0.05;

@@ -88,3 +88,19 @@ def test_ctrl_c_while_torch_imports_is_one_line(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err and err.strip().endswith("interrupted"), err
+
+
+def test_a_live_run_says_how_many_frames_it_dropped(capsys):
+    from u2live.commands.video import _summary
+    from u2live.stats import PipelineStats
+
+    stats = PipelineStats()
+    stats.start()
+    for _ in range(7):
+        stats.frame_written(0.0)
+    stats.finish()
+    _summary(stats, False, [99])  # the newest source frame written was number 99: 100 delivered, 7 kept
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and line.startswith("u2live: 7 frames") and "dropped 93 of the 100 frames" in line
+    _summary(stats, False, None)  # offline: nothing is dropped, nothing said
+    assert "dropped" not in capsys.readouterr().err

@@ -120,7 +120,9 @@ BAD_INPUT = [  # (id, arguments after ``video``, text the error line names, exit
      "not-an-image.png", 1),
     ("colour-out-of-range", ["{root}/clip.mp4", "-o", "{tmp}/x.mp4", "--bg", "color:300,0,0"], "0 to 255", 1),
     ("colour-two-numbers", ["{root}/clip.mp4", "-o", "{tmp}/x.mp4", "--bg", "color:1,2"], "three", 1),
-    ("output-folder-missing", ["{root}/clip.mp4", "-o", "{tmp}/no/such/folder/x.mp4"], "does not exist", 1),
+    # a missing folder is created (issue 9: -o newdir/...); one that cannot be is one line
+    ("output-folder-impossible", ["{root}/clip.mp4", "-o", "/proc/u2live-no/x.mp4"], "cannot create the folder", 1),
+    ("size-too-large", ["{root}/clip.mp4", "-o", "{tmp}/x.mp4", "--size", "4096"], "at most 1024", 1),
     ("output-unknown-format", ["{root}/clip.mp4", "-o", "{tmp}/x.xyz"], "unknown output format", 1),
     ("unknown-backend", ["{root}/clip.mp4", "-o", "{tmp}/x.mp4", "--backend", "nope"], "'--backend'", 2),
     ("unknown-precision", ["{root}/clip.mp4", "-o", "{tmp}/x.mp4", "--precision", "fp8"], "'--precision'", 2),

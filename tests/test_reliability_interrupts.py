@@ -64,8 +64,10 @@ class Run:
     def wait_for_output(self, path, timeout=300):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process.poll() is None:
-            if path.exists() and path.stat().st_size > WRITTEN_BYTES:
-                return
+            # the run writes out.partial-xxxx.mp4 beside the target until it ends (issue 9: atomic outputs)
+            for written in (path, *path.parent.glob(f"{path.stem}.partial-*{path.suffix}")):
+                if written.exists() and written.stat().st_size > WRITTEN_BYTES:
+                    return
             time.sleep(0.1)
         raise AssertionError(f"no frames written before the deadline (exit {self.process.poll()}): {self.lines}")
 

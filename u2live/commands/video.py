@@ -125,17 +125,16 @@ def _total(frames: int | None, max_frames: int | None) -> int | None:
 
 
 def _summary(stats: PipelineStats, quiet: bool, seen: list[int] | None = None) -> None:
-    """Printed also after Ctrl-C or an error: for a live run its rates (and the frames it dropped to keep up: the
-    camera delivered more than could be rendered), then what was done so far, last: the line scripts read."""
+    """Printed also after Ctrl-C or an error: for a live run its rates, then what was done so far (with the frames
+    a live run dropped to keep up: the camera delivered more than could be rendered), last: the line scripts read."""
     if quiet or stats.started is None:
         return
     live = stats.live_summary()
     if live:
         click.echo(f"u2live: {live}", err=True)
-    delivered = seen[0] + 1 if seen else 0
+    delivered, dropped = (seen[0] + 1 if seen else 0), ""
     if delivered > stats.frames:
-        dropped = delivered - stats.frames
-        click.echo(f"u2live: dropped {dropped} of the {delivered} frames the source delivered "
-                   f"({100 * dropped / delivered:.0f}%) to keep up live; a smaller --size, --backend cpu with "
-                   "--precision int8, or a GPU keeps more", err=True)
-    click.echo(f"u2live: {stats.summary()}", err=True)
+        lost = delivered - stats.frames
+        dropped = (f"; dropped {lost} of the {delivered} frames the source delivered ({100 * lost / delivered:.0f}%)"
+                   " to keep up live: a smaller --size, --precision int8 or a GPU keeps more")
+    click.echo(f"u2live: {stats.summary()}{dropped}", err=True)
