@@ -59,6 +59,44 @@ def test_segment_equals_the_cli(u2live_server, girl, tmp_path, fmt, how):
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 
 
+@pytest.fixture(scope="module")
+def api_model():
+    """The Python API on the server's model options: what ``u2live segment`` calls for box, highlight and bg."""
+    import u2live
+
+    backend, size = SERVER_MODEL_ARGS[1], int(SERVER_MODEL_ARGS[3])
+    with u2live.load(backend=backend, size=size) as model:
+        yield model
+
+
+@pytest.mark.parametrize("params", [{"format": "highlight"}, {"format": "highlight", "threshold": "0.8"},
+                                    {"format": "cutout", "bg": "color:0,177,64"}, {"format": "cutout", "bg": "blur"},
+                                    {"format": "cutout", "bg": "transparent"}])
+def test_highlight_and_backgrounds_equal_the_api(u2live_server, api_model, girl, params):
+    answer = requests.post(u2live_server.url + "/v1/segment", params=params, data=girl.read_bytes(), timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    if params["format"] == "highlight":
+        expected = api_model.highlight(girl, threshold=float(params.get("threshold", 0.5)))
+    else:
+        expected = api_model.cutout(girl, bg=params["bg"])
+    ours = np.asarray(Image.open(io.BytesIO(answer.content)))
+    assert ours.shape == expected.shape and np.array_equal(ours, expected)
+
+
+def test_box_is_the_api_record_under_the_client_base_name(u2live_server, api_model, girl):
+    answer = requests.post(u2live_server.url + "/v1/segment", params={"format": "box", "threshold": "0.6"},
+                           files={"file": ("../../secret/girl.png", girl.read_bytes())}, timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json", answer.text
+    record = answer.json()
+    assert record == api_model.box(girl, threshold=0.6, name="girl.png")
+    width, height = Image.open(girl).size
+    x0, y0, x1, y1 = record["box"]
+    assert (record["width"], record["height"]) == (width, height) and 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+    raw = requests.post(u2live_server.url + "/v1/segment", params={"format": "box"}, data=girl.read_bytes(),
+                        timeout=120)
+    assert raw.json()["image"] == "upload"
+
+
 def _bomb() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (20000, 20000)).save(buffer, format="PNG")  # 400 Mpx in ~0.4 MB
@@ -77,6 +115,11 @@ BAD_INPUTS = [
     ("unknown format", "image", {"format": "jpeg"}, 422, "format: Input should be"),
     ("threshold out of range", "image", {"format": "box", "threshold": "2"}, 422, "threshold"),
     ("bg that names a file", "image", {"format": "cutout", "bg": "/etc/passwd"}, 422, "reads no files"),
+    ("bg that is a URL", "image", {"format": "cutout", "bg": "http://169.254.169.254/x.jpg"}, 422, "no URLs"),
+    ("bg that looks like a colour file", "image", {"format": "cutout", "bg": "#/etc/passwd"}, 422, "reads no"),
+    ("bg that is no colour", "image", {"format": "cutout", "bg": "color:300,0,0"}, 422, "bg:"),
+    ("bg for a mask", "image", {"format": "mask", "bg": "color:0,0,0"}, 422, "bg applies to format=cutout"),
+    ("a url parameter", "image", {"url": "http://127.0.0.1:1/"}, 422, "unknown parameter 'url'"),
 ]
 
 
@@ -94,6 +137,16 @@ def test_bad_input_is_one_line_json_and_the_server_keeps_serving(u2live_server, 
     error = answer.json()["error"]
     assert words in error and "\n" not in error and "Traceback" not in error
     assert_healthy(u2live_server)
+
+
+@pytest.mark.parametrize("path", ["/v1/segment", "/v1/videos"])
+def test_a_chunked_upload_over_the_limit_is_cut_off(u2live_server, path):
+    """No Content-Length to refuse up front: the body is counted as it arrives and refused past 2 MiB."""
+    chunks = (b"\0" * 65536 for _ in range(64))  # 4 MiB, sent with Transfer-Encoding: chunked
+    answer = requests.post(u2live_server.url + path, data=chunks, timeout=60)
+    assert answer.status_code == 413 and "limit of 2 MiB" in answer.json()["error"], answer.text
+    assert_healthy(u2live_server)
+    assert not [p for p in u2live_server.tmp.rglob("input") if p.stat().st_size > 2 * 1024 * 1024]
 
 
 @pytest.mark.parametrize("method, path, status", [
