@@ -271,3 +271,36 @@ def test_a_taken_port_is_one_line(u2live_server):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"u2live: error: cannot listen on 127.0.0.1:{u2live_server.port}: Address already in use"]
+
+
+def test_model_calls_from_many_threads_run_one_at_a_time():
+    """Image requests and video jobs share one segmenter; GPU backends (CUDA graphs, TensorRT) reuse fixed buffers."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from u2live import backends
+    from u2live.serve.inference import serialised
+
+    segmenter = backends.create("cpu", size=64, log=lambda line: None)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+    real_infer = segmenter.infer
+
+    def counting_infer(batch):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.01)
+            return real_infer(batch)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    segmenter.infer = counting_infer
+    shared = serialised(segmenter)
+    image = np.full((48, 64, 3), 90, np.uint8)
+    with ThreadPoolExecutor(4) as pool:
+        masks = list(pool.map(lambda _: shared.predict([image]), range(12)))
+    segmenter.close()
+    assert most[0] == 1 and len(masks) == 12 and masks[0].shape == (1, 64, 64)
