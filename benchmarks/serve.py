@@ -129,7 +129,8 @@ def percentile(values: list[float], q: float) -> float:
 def summary(server: Server) -> dict:
     rows = {}
     for clients, spent in server.latencies.items():
-        rows[str(clients)] = {"requests": len(spent), "requests_per_second": round(len(spent) / server.wall[clients], 3),
+        rows[str(clients)] = {"requests": len(spent),
+                              "requests_per_second": round(len(spent) / server.wall[clients], 3),
                               "p50_ms": round(1000 * statistics.median(spent), 1),
                               "p99_ms": round(1000 * percentile(spent, 99), 1)}
     return {"command": " ".join(server.command), "start_seconds": round(server.start_seconds, 2),
@@ -158,13 +159,15 @@ def markdown(report: dict) -> str:
              f"{report['machine']}; load average {report['load_before']} before, {report['load_after']} after "
              "(other jobs share the CPU).", f"{report['images']} images (the authors' reference set, own sizes), "
              f"{report['rounds']} interleaved rounds per client count, cut-outs (RGBA PNG).", "",
-             "| server | clients | requests | req/s | p50 ms | p99 ms | errors | start s | RSS MiB after | peak RSS MiB |",
+             "| server | clients | requests | req/s | p50 ms | p99 ms | errors | start s | RSS MiB after "
+             "| peak RSS MiB |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, server in report["servers"].items():
         for clients, row in server["by_clients"].items():
             lines.append(f"| {name} | {clients} | {row['requests']} | {row['requests_per_second']:.2f} | "
                          f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {server['errors']} | "
-                         f"{server['start_seconds']:.1f} | {server['rss_mib_after']:.0f} | {server['peak_rss_mib']:.0f} |")
+                         f"{server['start_seconds']:.1f} | {server['rss_mib_after']:.0f} | "
+                         f"{server['peak_rss_mib']:.0f} |")
     lines += ["", "Commands:", ""] + [f"- {name}: `{server['command']}`" for name, server in report["servers"].items()]
     return "\n".join(lines) + "\n"
 

@@ -239,8 +239,10 @@ def test_delete_cancels_a_running_job(u2live_server, tmp_path, write_clip):
     assert_healthy(u2live_server)
 
 
-def test_results_expire_and_a_key_is_required(start_u2live_server, unused_port, tmp_path, write_clip, girl):
-    server = start_u2live_server(unused_port, "--result-ttl", "1", env={"U2LIVE_API_KEY": "s3cret"})
+def test_results_expire_jobs_are_bounded_and_a_key_is_required(start_u2live_server, unused_port, tmp_path,
+                                                               write_clip, girl):
+    server = start_u2live_server(unused_port, "--result-ttl", "1", "--max-jobs", "1",
+                                 env={"U2LIVE_API_KEY": "s3cret"})
     assert requests.post(server.url + "/v1/segment", data=girl.read_bytes(), timeout=30).status_code == 401
     wrong = requests.post(server.url + "/v1/segment", data=girl.read_bytes(), headers={"X-API-Key": "nope"},
                           timeout=30)
@@ -250,6 +252,12 @@ def test_results_expire_and_a_key_is_required(start_u2live_server, unused_port, 
     assert requests.post(server.url + "/v1/segment", data=girl.read_bytes(), headers=key,
                          timeout=60).status_code == 200
     clip = write_clip(tmp_path / "clip.mp4", frames=6)
+    long = write_clip(tmp_path / "long.mp4", frames=240, fps=24, size=(160, 120), audio=False)
+    first = requests.post(server.url + "/v1/videos", data=long.read_bytes(), headers=key, timeout=60).json()
+    busy = requests.post(server.url + "/v1/videos", data=clip.read_bytes(), headers=key, timeout=60)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "30", busy.text
+    assert "1 video jobs" in busy.json()["error"]
+    assert requests.delete(f"{server.url}/v1/videos/{first['id']}", headers=key, timeout=30).status_code == 204
     job = requests.post(server.url + "/v1/videos", data=clip.read_bytes(), headers=key, timeout=60).json()
     deadline = time.monotonic() + 120
     while requests.get(f"{server.url}/v1/videos/{job['id']}", headers=key, timeout=10).status_code == 200:

@@ -7,13 +7,10 @@ import io
 import json
 from contextlib import ExitStack
 
-import numpy as np
 from PIL import Image
 
 from .jobs import Job, check_input_size
 from .uploads import decode_image
-
-FORMATS = ("mask", "cutout", "box", "highlight")
 
 
 def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold: float, name: str,
