@@ -15,11 +15,13 @@ def two_blobs():
     return mask
 
 
-def test_box_bounds_every_pixel_at_or_over_the_threshold_with_exclusive_ends():
+def test_box_bounds_every_pixel_at_or_over_the_threshold_with_exclusive_ends_but_specks():
     mask = two_blobs()
-    assert box_of(mask, 0.5) == (0, 0, 190, 90)
-    assert box_of(mask, 0.9) == (0, 0, 60, 40)  # the 200-valued blob is under 0.9
-    assert box_of(mask, 200 / 255) == (0, 0, 190, 90)  # >=, not >
+    assert box_of(mask, 0.5) == (20, 10, 190, 90)  # the speck at (0, 0) left out
+    assert box_of(mask, 0.5, min_fraction=0) == (0, 0, 190, 90)
+    assert box_of(mask, 0.9) == (20, 10, 60, 40)  # the 200-valued blob is under 0.9
+    assert box_of(mask, 200 / 255) == (20, 10, 190, 90)  # >=, not >
+    assert box_of(mask, 201 / 255) == (20, 10, 60, 40)
     assert box_of(np.zeros((5, 5), np.uint8)) is None
     assert box_of(np.ones((5, 7), np.float32)) == (0, 0, 7, 5)
 
@@ -36,7 +38,7 @@ def test_regions_are_largest_first_with_area_and_mean_saliency_and_no_specks():
 def test_box_record_has_the_documented_keys():
     record = box_record("x.png", two_blobs(), 0.5)
     assert record["image"] == "x.png" and (record["width"], record["height"]) == (200, 100)
-    assert record["threshold"] == 0.5 and record["box"] == [0, 0, 190, 90]
+    assert record["threshold"] == 0.5 and record["box"] == [20, 10, 190, 90]
     assert record["regions"][0] == {"box": [120, 50, 190, 90], "area": 2800, "score": pytest.approx(200 / 255)}
     assert box_record("e.png", np.zeros((4, 4), np.uint8))["box"] is None
 

@@ -57,8 +57,9 @@ def _register() -> None:
     from .commands.webcam import webcam
     from .commands.build_engine import build_engine
     from .commands.serve import serve
+    from .commands.eval import eval_command
 
-    for command in (segment, video, webcam, bench, build_engine, serve):
+    for command in (segment, video, webcam, bench, build_engine, serve, eval_command):
         main.add_command(command)
 
 

@@ -12,6 +12,14 @@ from .model import MODEL_NAMES
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
+def overwrite_option(command):
+    """-n/--no-overwrite, one policy for every command that writes files; arrives as ``overwrite`` (bool)."""
+    from .outputs import OVERWRITE_HELP
+
+    return click.option("--no-overwrite", "-n", "overwrite", is_flag=True, flag_value=False, default=True,
+                        help=OVERWRITE_HELP)(command)
+
+
 def model_options(command):
     """--weights, --model, --size, --backend, --precision: which network runs, and how."""
     decorators = [
@@ -74,5 +82,6 @@ def video_options(command):
         click.option("--max-frames", type=click.IntRange(min=1), default=None,
                      help="Stop after this many frames."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
+        overwrite_option,
     ]
     return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), model_options(command))

@@ -32,7 +32,7 @@ def video(input_path, output, rtmp, preview, batch, **options):
 
 
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
-            smoothing: str, max_frames: int | None, quiet: bool, batch: int | None = None,
+            smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             segmenter: backends.Segmenter | None = None, **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: open the source (bad input fails before the model loads), the model,
