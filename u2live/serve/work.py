@@ -34,8 +34,10 @@ def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold
 
 
 def _png(picture: Image.Image) -> bytes:
+    from ..commands.segment import PNG_COMPRESS_LEVEL  # the CLI's trade of encoding time for bytes
+
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
