@@ -99,6 +99,7 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
             if format != "cutout":
                 raise HTTPException(422, f"bg applies to format=cutout, not format={format}")
             _server_background(bg)
+        pool.check_room()
         data, name = await read_upload(request)
         work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold, name=name,
                                  max_pixels=settings.max_pixels)

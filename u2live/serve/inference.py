@@ -78,12 +78,22 @@ class ModelPool:
         self.description = self.segmenter.describe()
         self._ready.set()
 
-    async def run(self, fn: Callable, *args):
-        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
+    def check_room(self) -> None:
+        """BusyError now if :meth:`run` would refuse now: called before a request's body is read, so a burst of
+        uploads the pool cannot take is refused without holding them in memory. (It reserves nothing: ``run``
+        still decides.)"""
+        self._admit()
+        self._slots.release()
+
+    def _admit(self) -> None:
         if not self.ready:
             raise BusyError("the model is still loading", retry_after=LOADING_RETRY_SECONDS)
         if not self._slots.acquire(blocking=False):
             raise BusyError("the server is busy: too many requests in progress")
+
+    async def run(self, fn: Callable, *args):
+        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
+        self._admit()
         try:
             future = self._executor.submit(fn, self.segmenter, *args)
         except BaseException:
