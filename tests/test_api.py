@@ -26,6 +26,31 @@ def test_import_and_help_load_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_help_loads_no_command_module_and_every_listed_command_is_real():
+    code = ("import sys; sys.argv = ['u2live', '--help']; from u2live.cli import main; main(); "
+            "assert 'torch' not in sys.modules and not any(m.startswith('u2live.commands.') for m in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    from u2live.cli import COMMANDS, main
+
+    assert all(f"  {name} " in result.stdout for name in COMMANDS)
+    import click
+
+    ctx = click.Context(main)
+    assert all(main.get_command(ctx, name).name == name for name in COMMANDS)
+
+
+def test_segment_on_the_cpu_backend_runs_without_torch(girl, tmp_path):
+    """The first run may export the graph (torch); the next finds it without torch (u2live.backends.graph_index)."""
+    code = ("import sys; sys.argv = ['u2live', 'segment', sys.argv[1], '-d', sys.argv[2], '--format', "
+            "'cutout,box', '-q']; from u2live.cli import main; main(); print('torch' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code, str(girl), str(tmp_path / str(i))], capture_output=True,
+                           text=True, timeout=600) for i in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
+    assert runs[1].stdout.strip() == "False"
+    assert (tmp_path / "1" / "girl.png").is_file() and (tmp_path / "1" / "girl.json").is_file()
+
+
 def test_mask_of_every_kind_of_image_is_the_same(model, girl, reference_dir):
     from_path = model.mask(girl)
     assert from_path.dtype == np.uint8 and from_path.shape == (267, 400)

@@ -79,9 +79,11 @@ class Model(Closing):
 
     def video(self, input: str | os.PathLike, output: str | os.PathLike | None = None, *, bg: str = "blur",
               mode: str = "composite", smoothing: str = "auto", max_frames: int | None = None,
-              rtmp: str | None = None, batch: int | None = None, progress: bool = False) -> PipelineStats:
+              rtmp: str | None = None, batch: int | None = None, progress: bool = False,
+              overwrite: bool = True) -> PipelineStats:
         """Replace the background of every frame of ``input``, as ``u2live video`` does (audio kept), into
-        ``output`` and/or ``rtmp``. Returns the run's statistics (frames, FPS, time per stage)."""
+        ``output`` and/or ``rtmp``; ``overwrite=False`` refuses an existing output (``--no-overwrite``). Returns
+        the run's statistics (frames, FPS, time per stage)."""
         from .backgrounds import parse_background
         from .commands.video import run_job
 
@@ -91,7 +93,7 @@ class Model(Closing):
             return run_job(str(input), live=False, output=None if output is None else Path(output), rtmp=rtmp,
                            vcam=False, preview=False, batch=batch, background=parse_background(bg), mode=mode,
                            smoothing=smoothing, max_frames=max_frames, quiet=not progress,
-                           segmenter=self.segmenter)
+                           overwrite=overwrite, segmenter=self.segmenter)
 
     def describe(self) -> str:
         """One line: backend, model, precision, size."""

@@ -172,13 +172,17 @@ class StagedOutput:
                  stale: Callable[[str], bool] | None = None) -> None:
         self.target = Path(target)
         self.overwrite, self.folder, self.stale = overwrite, folder, stale
+        self._inside = False
         if not folder:
             check_target(self.target, overwrite=overwrite)
             self.path = _temporary_file(self.target, f"{self.target.stem}.partial-", self.target.suffix)
             return
         make_parent(self.target)
+        # beside a new folder; inside an existing one (its parent may not be ours to write: ``-o ./``)
+        self._inside = self.target.is_dir()
+        where, name = (self.target, ".u2live") if self._inside else (self.target.parent, self.target.name)
         try:
-            self.path = Path(tempfile.mkdtemp(dir=self.target.parent, prefix=f"{self.target.name}.partial-"))
+            self.path = Path(tempfile.mkdtemp(dir=where, prefix=f"{name}.partial-"))
             os.chmod(self.path, _DIR_MODE)
         except OSError as err:
             raise OutputError(f"cannot write {self.target}: {err.strerror or err}") from err
@@ -191,7 +195,7 @@ class StagedOutput:
         return self.target
 
     def _commit_folder(self) -> None:
-        if not self.target.exists() or (self.target.is_dir() and not any(self.target.iterdir())):
+        if not self._inside and (not self.target.exists() or self.target.is_dir() and not any(self.target.iterdir())):
             os.replace(self.path, self.target)  # a missing or empty folder: one atomic rename
             return
         if not self.target.is_dir():
@@ -200,7 +204,7 @@ class StagedOutput:
         for name in sorted(new):
             os.replace(self.path / name, self.target / name)
         for entry in self.target.iterdir():
-            if entry.name not in new and self.stale is not None and self.stale(entry.name):
+            if entry.name not in new and entry.is_file() and self.stale is not None and self.stale(entry.name):
                 entry.unlink()
         self.path.rmdir()
 
@@ -209,7 +213,7 @@ class StagedOutput:
         if self._empty():
             self.discard()
             return None
-        kept = partial_name(self.target)
+        kept = partial_name(self.target / self.target.name if self.folder and self._inside else self.target)
         os.replace(self.path, kept)
         return kept
 

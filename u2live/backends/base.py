@@ -1,22 +1,33 @@
 """The interface every inference backend implements."""
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..closing import Closing
+from ..console import stderr_line
 from ..errors import InputError
 from ..preprocess import to_model_input, to_model_input_tensor
+
+if TYPE_CHECKING:
+    import torch
+
+
+MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
+
+
 
 
 def check_size(size: int) -> int:
     if not isinstance(size, int) or size <= 0 or size % 32:
         raise InputError(f"--size must be a positive multiple of 32 (the network pools 5 times), got {size}")
+    if size > MAX_SIZE:
+        raise InputError(f"--size is at most {MAX_SIZE}: the network was trained at 320 and gains nothing far "
+                         f"above it, while its memory grows with the square of the size; got {size}")
     return size
 
 
@@ -34,14 +45,15 @@ class Segmenter(Closing, ABC):
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
                  precision: str | None = None, log=None):
         #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
-        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.log = log or stderr_line
         self.model = model
         self.size = check_size(size)
         self.weights = weights
         self.precision = precision or self.default_precision()
 
-    #: where ``infer_tensor`` wants its input (the GPU backends set their CUDA device)
-    device = torch.device("cpu")
+    #: where ``infer_tensor`` wants its input: None is the CPU (the GPU backends set their CUDA device). Not a
+    #: ``torch.device`` here, so that the ``cpu`` backend (ONNX Runtime) runs without importing torch.
+    device = None
 
     def default_precision(self) -> str:
         """The precision used when none is asked for (``--precision auto``); GPU backends decide per device."""
@@ -62,6 +74,8 @@ class Segmenter(Closing, ABC):
 
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """[N, 3, S, S] float32 on ``device`` -> [N, S, S] float32 on ``device``."""
+        import torch
+
         return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
 
     def predict_frames(self, images: torch.Tensor) -> torch.Tensor:
@@ -76,7 +90,9 @@ class TorchSegmenter(Segmenter, ABC):
     """A backend whose work is torch on ``device``: it implements ``infer_tensor``; ``infer`` goes through it."""
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device or "cpu", non_blocking=True)
         return self.infer_tensor(tensor).cpu().numpy()
 
     @abstractmethod

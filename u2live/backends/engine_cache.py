@@ -12,11 +12,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .. import outputs
 from ..errors import BackendError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cache_dir() -> Path:
@@ -29,6 +31,8 @@ def cache_dir() -> Path:
 
 def weights_hash(module: torch.nn.Module) -> str:
     """sha256 of the module's parameters and buffers (names, shapes, dtypes, values), whatever file they came from."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
@@ -59,8 +63,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[Path], None], log,
-                  what: str) -> object:
-    """``load(path)``; when the file is missing or fails to load, ``build`` it once (with a message) and load again.
+                  what: str, *, action: str = "building") -> object:
+    """``load(path)``; when the file is missing or fails to load, ``build`` it once (with a message: ``action``
+    names the work, e.g. exporting or calibrating) and load again.
 
     A corrupt or incompatible file is rebuilt, never a crash; a good one is never rebuilt.
     """
@@ -70,7 +75,7 @@ def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[P
         except Exception as err:  # any load failure means "stale or damaged": the cure is the same
             log(f"u2live: {what} {path} cannot be loaded ({type(err).__name__}: {_first_line(err)}); rebuilding it")
     else:
-        log(f"u2live: building {what} {path} (once; later runs reuse it)")
+        log(f"u2live: {action} {what} {path} (once; later runs reuse it)")
     write_atomically(path, build)
     return load(path)
 

@@ -11,8 +11,11 @@ import torch
 from ..errors import BackendError
 from .base import TorchSegmenter
 
-FP16_MIN_CAPABILITY = (7, 5)
+#: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone); here, not
+#: in base.py, which the cpu backend imports without torch
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+FP16_MIN_CAPABILITY = (7, 5)
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -74,7 +77,7 @@ class TorchCUDASegmenter(TorchSegmenter):
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else str(self.device)
         return f"{super().describe()} ({name}, CUDA graphs)"
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.graphs.clear()
 
 
