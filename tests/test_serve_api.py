@@ -1,6 +1,7 @@
 """``u2live serve`` on a real uvicorn server on loopback: every endpoint, every bad input, results equal to the CLI's,
 a video job from upload to a playable result with every frame and the audio."""
 import io
+import json
 import subprocess
 import sys
 import time
@@ -21,12 +22,17 @@ def girl(reference_dir):
     return reference_dir / "test_images" / "girl.png"
 
 
+CLI_OUTPUTS = {"mask": "{stem}.png", "cutout": "{stem}.png", "box": "{stem}.json",
+               "highlight": "{stem}.highlight.png"}
+
+
 def cli_result(image, tmp_path, fmt, *extra):
+    """What ``u2live segment --format FMT`` writes for ``image`` (FMT one format, or a comma list: the first)."""
     result = subprocess.run([sys.executable, "-m", "u2live", "segment", str(image), "--out-dir", str(tmp_path),
                              "--format", fmt, "--quiet", *SERVER_MODEL_ARGS, *extra],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    return tmp_path / f"{image.stem}.png"
+    return tmp_path / CLI_OUTPUTS[fmt.split(",")[0]].format(stem=image.stem)
 
 
 def assert_healthy(server):
@@ -59,6 +65,38 @@ def test_segment_equals_the_cli(u2live_server, girl, tmp_path, fmt, how):
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 
 
+@pytest.mark.parametrize("bg", ["color:0,177,64", "#3366cc", "blur", "transparent"])
+def test_cutout_over_a_background_equals_the_cli(u2live_server, girl, tmp_path, bg):
+    answer = requests.post(u2live_server.url + "/v1/segment", params={"format": "cutout", "bg": bg},
+                           data=girl.read_bytes(), timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    ours = Image.open(io.BytesIO(answer.content))
+    theirs = Image.open(cli_result(girl, tmp_path, "cutout", "--bg", bg))
+    assert ours.mode == theirs.mode == ("RGBA" if bg == "transparent" else "RGB")
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_box_and_highlight_equal_the_cli(u2live_server, girl, tmp_path):
+    box = cli_result(girl, tmp_path, "box,highlight", "--threshold", "0.6")
+    answer = requests.post(u2live_server.url + "/v1/segment", params={"format": "box", "threshold": "0.6"},
+                           files={"file": ("../../secret/girl.png", girl.read_bytes())}, timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json", answer.text
+    record = answer.json()
+    assert record == json.loads(box.read_text())  # the client's name, as its base name only
+    width, height = Image.open(girl).size
+    x0, y0, x1, y1 = record["box"]
+    assert (record["width"], record["height"]) == (width, height) and 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+    raw = requests.post(u2live_server.url + "/v1/segment", params={"format": "box"}, data=girl.read_bytes(),
+                        timeout=120)
+    assert raw.json()["image"] == "upload"
+
+    answer = requests.post(u2live_server.url + "/v1/segment", params={"format": "highlight", "threshold": "0.6"},
+                           data=girl.read_bytes(), timeout=120)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png", answer.text
+    theirs = Image.open(tmp_path / "girl.highlight.png")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(answer.content))), np.asarray(theirs))
+
+
 def _bomb() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (20000, 20000)).save(buffer, format="PNG")  # 400 Mpx in ~0.4 MB
@@ -77,6 +115,11 @@ BAD_INPUTS = [
     ("unknown format", "image", {"format": "jpeg"}, 422, "format: Input should be"),
     ("threshold out of range", "image", {"format": "box", "threshold": "2"}, 422, "threshold"),
     ("bg that names a file", "image", {"format": "cutout", "bg": "/etc/passwd"}, 422, "reads no files"),
+    ("bg that is a URL", "image", {"format": "cutout", "bg": "http://169.254.169.254/x.jpg"}, 422, "no URLs"),
+    ("bg that looks like a colour file", "image", {"format": "cutout", "bg": "#/etc/passwd"}, 422, "reads no"),
+    ("bg that is no colour", "image", {"format": "cutout", "bg": "color:300,0,0"}, 422, "bg:"),
+    ("bg for a mask", "image", {"format": "mask", "bg": "color:0,0,0"}, 422, "bg applies to format=cutout"),
+    ("a url parameter", "image", {"url": "http://127.0.0.1:1/"}, 422, "unknown parameter 'url'"),
 ]
 
 
@@ -94,6 +137,16 @@ def test_bad_input_is_one_line_json_and_the_server_keeps_serving(u2live_server, 
     error = answer.json()["error"]
     assert words in error and "\n" not in error and "Traceback" not in error
     assert_healthy(u2live_server)
+
+
+@pytest.mark.parametrize("path", ["/v1/segment", "/v1/videos"])
+def test_a_chunked_upload_over_the_limit_is_cut_off(u2live_server, path):
+    """No Content-Length to refuse up front: the body is counted as it arrives and refused past 2 MiB."""
+    chunks = (b"\0" * 65536 for _ in range(64))  # 4 MiB, sent with Transfer-Encoding: chunked
+    answer = requests.post(u2live_server.url + path, data=chunks, timeout=60)
+    assert answer.status_code == 413 and "limit of 2 MiB" in answer.json()["error"], answer.text
+    assert_healthy(u2live_server)
+    assert not [p for p in u2live_server.tmp.rglob("input") if p.stat().st_size > 2 * 1024 * 1024]
 
 
 @pytest.mark.parametrize("method, path, status", [
@@ -186,8 +239,10 @@ def test_delete_cancels_a_running_job(u2live_server, tmp_path, write_clip):
     assert_healthy(u2live_server)
 
 
-def test_results_expire_and_a_key_is_required(start_u2live_server, unused_port, tmp_path, write_clip, girl):
-    server = start_u2live_server(unused_port, "--result-ttl", "1", env={"U2LIVE_API_KEY": "s3cret"})
+def test_results_expire_jobs_are_bounded_and_a_key_is_required(start_u2live_server, unused_port, tmp_path,
+                                                               write_clip, girl):
+    server = start_u2live_server(unused_port, "--result-ttl", "1", "--max-jobs", "1",
+                                 env={"U2LIVE_API_KEY": "s3cret"})
     assert requests.post(server.url + "/v1/segment", data=girl.read_bytes(), timeout=30).status_code == 401
     wrong = requests.post(server.url + "/v1/segment", data=girl.read_bytes(), headers={"X-API-Key": "nope"},
                           timeout=30)
@@ -197,6 +252,12 @@ def test_results_expire_and_a_key_is_required(start_u2live_server, unused_port, 
     assert requests.post(server.url + "/v1/segment", data=girl.read_bytes(), headers=key,
                          timeout=60).status_code == 200
     clip = write_clip(tmp_path / "clip.mp4", frames=6)
+    long = write_clip(tmp_path / "long.mp4", frames=240, fps=24, size=(160, 120), audio=False)
+    first = requests.post(server.url + "/v1/videos", data=long.read_bytes(), headers=key, timeout=60).json()
+    busy = requests.post(server.url + "/v1/videos", data=clip.read_bytes(), headers=key, timeout=60)
+    assert busy.status_code == 503 and busy.headers["retry-after"] == "30", busy.text
+    assert "1 video jobs" in busy.json()["error"]
+    assert requests.delete(f"{server.url}/v1/videos/{first['id']}", headers=key, timeout=30).status_code == 204
     job = requests.post(server.url + "/v1/videos", data=clip.read_bytes(), headers=key, timeout=60).json()
     deadline = time.monotonic() + 120
     while requests.get(f"{server.url}/v1/videos/{job['id']}", headers=key, timeout=10).status_code == 200:
@@ -218,3 +279,36 @@ def test_a_taken_port_is_one_line(u2live_server):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"u2live: error: cannot listen on 127.0.0.1:{u2live_server.port}: Address already in use"]
+
+
+def test_model_calls_from_many_threads_run_one_at_a_time():
+    """Image requests and video jobs share one segmenter; GPU backends (CUDA graphs, TensorRT) reuse fixed buffers."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from u2live import backends
+    from u2live.serve.inference import serialised
+
+    segmenter = backends.create("cpu", size=64, log=lambda line: None)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+    real_infer = segmenter.infer
+
+    def counting_infer(batch):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.01)
+            return real_infer(batch)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    segmenter.infer = counting_infer
+    shared = serialised(segmenter)
+    image = np.full((48, 64, 3), 90, np.uint8)
+    with ThreadPoolExecutor(4) as pool:
+        masks = list(pool.map(lambda _: shared.predict([image]), range(12)))
+    segmenter.close()
+    assert most[0] == 1 and len(masks) == 12 and masks[0].shape == (1, 64, 64)

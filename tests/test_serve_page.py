@@ -76,6 +76,20 @@ def test_an_image_and_its_results_side_by_side(page, shots, reference_dir, u2liv
                            data=image.read_bytes(), timeout=60)
     assert np.array_equal(np.asarray(Image.open(saved)), np.asarray(Image.open(io.BytesIO(direct.content))))
 
+    page.check("input[value=highlight]")
+    page.wait_for_function("document.getElementById('result-caption').textContent === 'highlight' && "
+                           "document.getElementById('result').dataset.loaded === '1'", timeout=60_000)
+    shots(page, "3-image-highlight")
+
+    page.check("input[value=box]")
+    page.wait_for_function("document.getElementById('result-caption').textContent === 'box'", timeout=60_000)
+    assert page.is_visible("#box-canvas") and not page.is_visible("#result")
+    drawn = page.evaluate("JSON.parse(document.getElementById('box-canvas').dataset.box)")
+    box = requests.post(u2live_server.url + "/v1/segment", params={"format": "box"}, data=image.read_bytes(),
+                        timeout=60).json()
+    assert drawn == box["box"] and len(drawn) == 4
+    shots(page, "4-image-box")
+
 
 def short_clip(media_dir_or_none, path: Path, write_clip) -> Path:
     """48 frames of Megamind at half size (a face to look at), else a generated clip."""
@@ -104,18 +118,21 @@ def optional_media(request):
 def test_a_video_job_runs_to_a_playing_result(page, shots, tmp_path, write_clip, optional_media):
     clip = short_clip(optional_media, tmp_path / "clip.mp4", write_clip)
     assert not any(page.is_visible(f"#{name}") for name in ("video", "video-progress", "video-download"))
+    assert not page.is_visible("#video-color")  # the colour picker shows only for a colour background
     page.select_option("#video-bg", "color")
+    assert page.is_visible("#video-color")
     page.set_input_files("#video-file", str(clip))
     page.wait_for_function("document.getElementById('video-progress').value > 0", timeout=120_000)
-    shots(page, "3-video-progress")
+    shots(page, "5-video-progress")
     page.wait_for_function("document.getElementById('video').src !== ''", timeout=300_000)
     progress = page.evaluate("[document.getElementById('video-progress').value, "
                              "document.getElementById('video-progress').max]")
     assert progress == [48, 48]
+    shots(page, "6-video-finished")
     page.evaluate("document.getElementById('video').play()")
     page.wait_for_function("document.getElementById('video').currentTime > 0.5", timeout=30_000)
     state = page.evaluate("(() => { const v = document.getElementById('video');"
                           " return {ready: v.readyState, width: v.videoWidth, error: v.error}; })()")
     assert state["ready"] >= 2 and state["width"] > 0 and state["error"] is None
-    shots(page, "4-video-playing")
+    shots(page, "7-video-playing")
     assert "done: 48 frames" in page.inner_text("#video-status")

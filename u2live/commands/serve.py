@@ -17,7 +17,8 @@ from ..options import model_options, segmenter_options
 @click.option("--api-key", envvar="U2LIVE_API_KEY", default=None,
               help="Key every /v1 request must send (X-API-Key or Authorization: Bearer); env U2LIVE_API_KEY.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Model calls and video jobs that run at once (one model shared by all).")
+              help="Image requests and video jobs handled at once; the one model they share runs one call "
+                   "at a time (decoding and encoding overlap).")
 @click.option("--queue", "queue_size", type=click.IntRange(0, 1000), default=8, show_default=True,
               help="Image requests that may wait for a worker; past that the answer is 503 with Retry-After.")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,

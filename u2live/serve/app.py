@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +29,8 @@ from .uploads import BodyLimit, read_upload, upload_to
 from .work import probe_video, run_video, segment_bytes
 
 PAGE = Path(__file__).parent / "page"
-SERVER_BACKGROUNDS = ("color:", "#", "blur", "transparent")
+# what parse_background reads without touching the file system
+SERVER_BACKGROUND = re.compile(r"(?i)color:.*|#[0-9a-f]{6}|blur(:.*)?|transparent")
 BODY_DOC = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary"}}, "required": ["file"]}},
@@ -85,16 +87,21 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
 
     @app.post("/v1/segment", dependencies=keyed, openapi_extra=BODY_DOC,
               summary="One image: its mask, cut-out, box or highlight, as `u2live segment` makes it",
-              responses={200: {"content": {"image/png": {}, "application/json": {}}}})
+              responses={200: {"content": {"image/png": {}, "application/json": {}},
+                                    "description": "PNG (mask, cutout, highlight) or the box record (JSON)"}})
     async def segment(request: Request,
                       format: Literal["mask", "cutout", "box", "highlight"] = Query("mask"),  # noqa: A002
-                      bg: str | None = Query(None, description="cutout over color:R,G,B or #RRGGBB"),
-                      threshold: float = Query(0.5, ge=0.0, le=1.0, description="box: mask threshold")):
+                      bg: str | None = Query(None, description="cutout: composite over color:R,G,B, #RRGGBB "
+                                             "or blur[:RADIUS] instead of transparency"),
+                      threshold: float = Query(0.5, ge=0.0, le=1.0, description="box, highlight: mask threshold")):
         _only_params(request, {"format", "bg", "threshold"})
-        if bg is not None and _server_background(bg).kind != "color":
-            raise HTTPException(422, f"bg for a still image is color:R,G,B or #RRGGBB, got {bg!r}")
-        data = await read_upload(request)
-        work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold,
+        if bg is not None:
+            if format != "cutout":
+                raise HTTPException(422, f"bg applies to format=cutout, not format={format}")
+            _server_background(bg)
+        pool.check_room()
+        data, name = await read_upload(request)
+        work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold, name=name,
                                  max_pixels=settings.max_pixels)
         content, media_type = await pool.run(work, data)
         return Response(content, media_type=media_type)
@@ -162,11 +169,12 @@ def _only_params(request: Request, allowed: set[str]) -> None:
 
 
 def _server_background(value: str):
+    """The ``bg`` a client may ask for: a colour, ``blur[:RADIUS]`` or ``transparent``, never a file or URL."""
     from ..backgrounds import parse_background
 
-    if not value.lower().startswith(SERVER_BACKGROUNDS):
+    if not SERVER_BACKGROUND.fullmatch(value.strip()):
         raise HTTPException(422, f"bg must be color:R,G,B, #RRGGBB, blur[:RADIUS] or transparent, got {value!r} "
-                                 "(the server reads no files)")
+                                 "(the server reads no files and fetches no URLs)")
     try:
         return parse_background(value)
     except InputError as err:

@@ -10,6 +10,7 @@ unboundedly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,26 @@ import numpy as np
 from ..errors import BusyError
 
 LOADING_RETRY_SECONDS = 5
+MODEL_CALLS = ("predict", "infer", "infer_tensor", "predict_frames")
+
+
+def serialised(segmenter):
+    """The segmenter with its model calls behind one lock. Image requests and video jobs share it from several
+    threads, and the GPU backends are not reentrant: a captured CUDA graph or a TensorRT engine runs on fixed
+    input and output buffers, so two calls at once would overwrite each other's frames. (On the CPU, ONNX Runtime
+    already spreads one call over every core; a second call at once would only compete for them.)"""
+    lock = threading.RLock()  # reentrant: one model call may go through another (infer_tensor -> infer)
+
+    def holding(method):
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return call
+
+    for name in MODEL_CALLS:  # on the instance, so type(segmenter) and its overrides stay as they are
+        setattr(segmenter, name, holding(getattr(segmenter, name)))
+    return segmenter
 
 
 class ModelPool:
@@ -48,7 +69,7 @@ class ModelPool:
         from .. import backends  # torch and the backends load here, not at import: the server starts at once
 
         try:
-            self.segmenter = backends.create(log=self._log, **self._options)
+            self.segmenter = serialised(backends.create(log=self._log, **self._options))
             self.segmenter.predict([np.full((64, 64, 3), 128, np.uint8)])  # warm-up: first-call allocations
         except Exception as err:  # noqa: BLE001 - any failure to load is reported, and the server stops
             self.error = f"the model could not be loaded: {err}"
@@ -57,12 +78,22 @@ class ModelPool:
         self.description = self.segmenter.describe()
         self._ready.set()
 
-    async def run(self, fn: Callable, *args):
-        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
+    def check_room(self) -> None:
+        """BusyError now if :meth:`run` would refuse now: called before a request's body is read, so a burst of
+        uploads the pool cannot take is refused without holding them in memory. (It reserves nothing: ``run``
+        still decides.)"""
+        self._admit()
+        self._slots.release()
+
+    def _admit(self) -> None:
         if not self.ready:
             raise BusyError("the model is still loading", retry_after=LOADING_RETRY_SECONDS)
         if not self._slots.acquire(blocking=False):
             raise BusyError("the server is busy: too many requests in progress")
+
+    async def run(self, fn: Callable, *args):
+        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
+        self._admit()
         try:
             future = self._executor.submit(fn, self.segmenter, *args)
         except BaseException:

@@ -2,10 +2,10 @@
 
 Each job lives in its own folder under the server's work folder, named by the job's random id; the upload is
 stored there as ``input`` and the result as ``result.mp4`` (``result.webm`` for a transparent background), so no
-name a client sends ever becomes a path. A job is ``queued``, ``running``, then ``done``, ``failed`` or
-``cancelled``; its progress (frames done of the total, FPS, ETA) is read while it runs. ``DELETE`` cancels a job
-(its pipeline stops at the next frame through the run's stop event) and removes its folder; finished jobs are
-removed ``result_ttl`` seconds after they end.
+name a client sends ever becomes a path. A job is ``uploading``, ``queued``, ``running``, then ``done``,
+``failed`` or ``cancelled``; its progress (frames done of the total, FPS, ETA) is read while it runs. ``DELETE``
+cancels a job (its pipeline stops at the next frame through the run's stop event) and removes its folder; finished
+jobs are removed ``result_ttl`` seconds after they end.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import BusyError, InputError, U2LiveError
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
+STATES = ("uploading", "queued", "running", "done", "failed", "cancelled")
+ACTIVE = ("uploading", "queued", "running")
 POLL_SECONDS = 0.5  # how often idle runner threads re-check for shutdown
 
 
@@ -84,9 +85,11 @@ class JobManager:
     def create(self, options: dict) -> Job:
         """A new job with its folder; BusyError when ``max_jobs`` are already queued or running."""
         with self._lock:
-            active = sum(job.state in ("queued", "running") for job in self._jobs.values())
+            # uploads in progress count too: many parallel uploads must not get past the bound
+            active = sum(job.state in ACTIVE for job in self._jobs.values())
             if active >= self._max_jobs:
-                raise BusyError(f"the server is busy: {active} video jobs queued or running", retry_after=30)
+                raise BusyError(f"the server is busy: {active} video jobs uploading, queued or running",
+                                retry_after=30)
             job = Job(id=secrets.token_urlsafe(12), folder=Path(), options=options)
             job.folder = self.root / job.id
             job.folder.mkdir(parents=True)
@@ -111,7 +114,7 @@ class JobManager:
             job = self._jobs.pop(job_id)
         job.cancelled = True
         job.stop.set()
-        if job.state in ("queued", "running", "uploading"):
+        if job.state in ACTIVE:
             job.state = "cancelled"
         shutil.rmtree(job.folder, ignore_errors=True)  # a runner still writing fails quietly; its job is gone
 

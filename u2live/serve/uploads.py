@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -83,13 +83,20 @@ def _copy(file, path: Path) -> int:
         return out.tell()
 
 
-async def read_upload(request) -> bytes:
-    """The request's file (multipart field ``file``, else the raw body) as bytes."""
+async def read_upload(request) -> tuple[bytes, str]:
+    """The request's file (multipart field ``file``, else the raw body) as bytes, and the name to report it by:
+    the base name the client gave (never used as a path), else ``upload``."""
     upload = await _multipart_file(request)
     data = await upload.read() if upload is not None else await request.body()
     if not data:
         raise InputError(NO_BODY)
-    return data
+    return data, client_name(upload.filename if upload is not None else None)
+
+
+def client_name(filename: str | None) -> str:
+    """The last part of a client's file name, for reports only: ``../../x.png`` and ``C:\\x.png`` give ``x.png``."""
+    name = PureWindowsPath(filename or "").name  # splits at a slash and at a backslash
+    return name if name not in ("", ".", "..") else "upload"
 
 
 async def _multipart_file(request):

@@ -4,32 +4,40 @@ makes."""
 from __future__ import annotations
 
 import io
+import json
 from contextlib import ExitStack
 
-import numpy as np
 from PIL import Image
 
 from .jobs import Job, check_input_size
 from .uploads import decode_image
 
-FORMATS = ("mask", "cutout", "box", "highlight")
 
-
-def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold: float,
+def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold: float, name: str,
                   max_pixels: int) -> tuple[bytes, str]:
-    """The encoded result of one uploaded image and its media type."""
-    from ..commands.segment import mask_for
+    """The encoded result of one uploaded image and its media type: the Python API's functions (what
+    ``u2live segment`` writes), ``box`` as its JSON record, the rest as PNG."""
+    from ..api import cutout_of, mask_of
+    from ..salient import box_record, highlight
 
     image = decode_image(data, max_pixels)
-    mask = mask_for(segmenter, image)
-    if fmt == "cutout":
-        return _png(Image.fromarray(np.dstack([image, mask]), "RGBA")), "image/png"
-    return _png(Image.fromarray(mask, "L")), "image/png"
+    mask = mask_of(segmenter, image)
+    if fmt == "box":
+        return json.dumps(box_record(name, mask, threshold)).encode(), "application/json"
+    if fmt == "highlight":
+        picture = highlight(image, mask, threshold)
+    elif fmt == "cutout":
+        picture = cutout_of(image, mask, bg)  # RGBA, or RGB over the background ``bg``
+    else:
+        picture = mask
+    return _png(Image.fromarray(picture)), "image/png"
 
 
 def _png(picture: Image.Image) -> bytes:
+    from ..commands.segment import PNG_COMPRESS_LEVEL  # the CLI's trade of encoding time for bytes
+
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
+    picture.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 

@@ -90,9 +90,9 @@ async function showBox(answer) {
   const g = canvas.getContext("2d");
   g.drawImage(picture, 0, 0);
   g.lineWidth = Math.max(2, picture.width / 200);
-  g.strokeStyle = "#ffd400";
+  g.strokeStyle = "#ffd600";  // each region in the outline colour of the highlight, the whole box in its box colour
   for (const region of answer.regions || []) g.strokeRect(...rect(region.box));
-  g.strokeStyle = "#ff2d55";
+  g.strokeStyle = "#00c8ff";
   if (answer.box) g.strokeRect(...rect(answer.box));
   $("result").hidden = true;
   canvas.hidden = false;
@@ -194,4 +194,5 @@ dropZone($("image-drop"), $("image-file"), pickImage);
 dropZone($("video-drop"), $("video-file"), pickVideo);
 document.querySelectorAll("input[name=format]").forEach((radio) => radio.addEventListener("change", segment));
 $("video-cancel").addEventListener("click", cancelJob);
+$("video-bg").addEventListener("change", () => { $("video-color").hidden = $("video-bg").value !== "color"; });
 showModel();
