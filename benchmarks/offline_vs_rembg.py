@@ -35,29 +35,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from u2live.backends.onnx_runtime import session  # noqa: E402
-from u2live.preprocess import to_model_input  # noqa: E402
+from cpu_backends import reference_total  # noqa: E402  the official model alone, ORT 2 threads, after a warm-up
 
 MEGAMIND = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
-OFFICIAL = REPO / ".cache/rembg/rembg/u2netp.onnx"
 
 
 def decoded(clip: Path, n: int) -> list[np.ndarray]:
     with av.open(str(clip)) as container:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(n), container.decode(video=0))]
-
-
-def reference_seconds(images: list[np.ndarray]) -> float:
-    """The official model alone over ``images`` (ONNX Runtime, 2 threads, after one warm-up call)."""
-    ref = session(OFFICIAL, threads=2)
-    name = ref.get_inputs()[0].name
-    inputs = [to_model_input([im], 320) for im in images]
-    ref.run(None, {name: inputs[0]})
-    started = time.perf_counter()
-    for x in inputs:
-        ref.run(None, {name: x})
-    return time.perf_counter() - started
 
 
 def u2live_seconds(clip: Path, n: int, out: Path) -> tuple[float, str]:
@@ -92,7 +79,7 @@ def measure(rembg: str, clip: Path, n: int, rounds: int) -> dict:
     summaries = []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as tmp:
-            times["reference"].append(reference_seconds(images))
+            times["reference"].append(reference_total(images))
             seconds, summary = u2live_seconds(clip, n, Path(tmp))
             times["u2live"].append(seconds)
             summaries.append(summary)
