@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{videos}), u2live bench pipeline {bench:.3f} FPS ({benches}); ratio {ratio:.3f} -> "
           f"{'agree' if ok else 'DISAGREE'} within {args.tolerance:.0%}")
     if args.json:
-        from u2live.machine import machine_info
+        from u2live.bench.machine import machine_info
 
         args.json.write_text(json.dumps({
             "machine": machine_info("2 cores shared with other jobs while this ran"), "clip": clip.name,

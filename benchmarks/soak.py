@@ -90,18 +90,6 @@ class SyntheticCamera:
         self._stop.set()
 
 
-class NullSink:
-    """Counts frames and keeps nothing (``--sink null``: the pipeline without an encoder)."""
-
-    frames = 0
-
-    def write(self, frame) -> None:
-        self.frames += 1
-
-    def close(self) -> None:
-        pass
-
-
 class RssSampler:
     """A thread sampling RSS every ``period`` seconds into ``samples`` [(seconds since start, MiB)]."""
 
@@ -150,7 +138,8 @@ def run(args) -> dict:
 
     from u2live import backends
     from u2live.backgrounds import parse_background
-    from u2live.machine import cpu_model
+    from u2live.bench.machine import cpu_model
+    from u2live.bench.pipeline import NullSink  # --sink null: the pipeline without an encoder
     from u2live.pipeline import Stages, run_pipeline
     from u2live.sinks import FileSink
     from u2live.smoothing import make_smoother

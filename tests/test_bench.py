@@ -21,7 +21,7 @@ from u2live.bench.clip import write_clip
 from u2live.bench.model import PAPER, Config, plan
 from u2live.cli import main
 from u2live.errors import U2LiveError
-from u2live.machine import describe, machine_info
+from u2live.bench.machine import describe, machine_info
 
 REPO = Path(__file__).resolve().parent.parent
 

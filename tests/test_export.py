@@ -10,6 +10,31 @@ from u2live.images import read_rgb
 from u2live.preprocess import to_model_input
 
 
+# Graph inspection, for these tests only: what TensorRT's converter would reject (ceil-mode pooling).
+def export_program(module: torch.nn.Module, example: torch.Tensor):
+    return torch.export.export(module, (example,))
+
+
+def ceil_mode_pools_program(program) -> list[str]:
+    """Names of the max-pooling nodes of an exported program that use ceil mode."""
+    return [node.name for node in program.graph.nodes if _is_max_pool(node) and
+            (node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode", False))]
+
+
+def pool_count_program(program) -> int:
+    return sum(_is_max_pool(node) for node in program.graph.nodes)
+
+
+def _is_max_pool(node) -> bool:
+    return node.op == "call_function" and "max_pool2d" in str(node.target)
+
+
+def ceil_mode_pools_onnx(model_proto) -> list[str]:
+    """Names of the ONNX MaxPool nodes that use ceil mode."""
+    return [node.name for node in model_proto.graph.node
+            if node.op_type == "MaxPool" and any(a.name == "ceil_mode" and a.i for a in node.attribute)]
+
+
 @pytest.fixture(scope="module")
 def reference_batch(reference_dir):
     images = sorted((reference_dir / "test_images").iterdir())[:2]
@@ -17,16 +42,16 @@ def reference_batch(reference_dir):
 
 
 def test_tensorrt_bound_program_has_no_ceil_mode_pooling():
-    floor = export.export_program(export.fused_mask("u2netp", None, pool_ceil=False), torch.zeros(1, 3, 320, 320))
-    assert export.pool_count_program(floor) == 33 and export.ceil_mode_pools_program(floor) == []
-    ceil = export.export_program(export.fused_mask("u2netp", None), torch.zeros(1, 3, 64, 64))
-    assert len(export.ceil_mode_pools_program(ceil)) == 33  # the check does see ceil mode when it is there
+    floor = export_program(export.fused_mask("u2netp", None, pool_ceil=False), torch.zeros(1, 3, 320, 320))
+    assert pool_count_program(floor) == 33 and ceil_mode_pools_program(floor) == []
+    ceil = export_program(export.fused_mask("u2netp", None), torch.zeros(1, 3, 64, 64))
+    assert len(ceil_mode_pools_program(ceil)) == 33  # the check does see ceil mode when it is there
 
 
 def test_tensorrt_bound_onnx_has_no_ceil_mode_pooling():
     graph = onnx.load_from_string(export.onnx_bytes(export.fused_mask("u2netp", None, pool_ceil=False), 64))
     assert sum(n.op_type == "MaxPool" for n in graph.graph.node) == 33
-    assert export.ceil_mode_pools_onnx(graph) == []
+    assert ceil_mode_pools_onnx(graph) == []
 
 
 def test_floor_and_ceil_pooling_are_identical_at_320(reference_batch):

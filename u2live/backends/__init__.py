@@ -5,8 +5,7 @@ why each better one was not usable.
 """
 from __future__ import annotations
 
-import sys
-
+from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
 from .onnx_runtime import OnnxRuntimeSegmenter
@@ -43,7 +42,7 @@ def create(backend: str = "auto", *, log=None, auto_precision: dict[str, str] | 
            **options) -> Segmenter:
     """A ready :class:`Segmenter`. ``options``: model, size, weights, precision. ``auto_precision`` maps a backend
     name to the precision it takes when none is given (video work runs the ``cpu`` backend at int8)."""
-    log = log or (lambda line: print(line, file=sys.stderr))
+    log = log or stderr_line
     if options.get("precision") is None and auto_precision:
         options.pop("precision", None)
         return _create_auto(log, auto_precision, **options) if backend == "auto" else create(

@@ -1,7 +1,6 @@
 """The interface every inference backend implements."""
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,8 +9,13 @@ import numpy as np
 import torch
 
 from ..closing import Closing
+from ..console import stderr_line
 from ..errors import InputError
 from ..preprocess import to_model_input, to_model_input_tensor
+
+
+#: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone)
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def check_size(size: int) -> int:
@@ -34,7 +38,7 @@ class Segmenter(Closing, ABC):
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
                  precision: str | None = None, log=None):
         #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
-        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.log = log or stderr_line
         self.model = model
         self.size = check_size(size)
         self.weights = weights

@@ -66,8 +66,9 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[Path], None], log,
-                  what: str) -> object:
-    """``load(path)``; when the file is missing or fails to load, ``build`` it once (with a message) and load again.
+                  what: str, *, action: str = "building") -> object:
+    """``load(path)``; when the file is missing or fails to load, ``build`` it once (with a message: ``action``
+    names the work, e.g. exporting or calibrating) and load again.
 
     A corrupt or incompatible file is rebuilt, never a crash; a good one is never rebuilt.
     """
@@ -77,7 +78,7 @@ def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[P
         except Exception as err:  # any load failure means "stale or damaged": the cure is the same
             log(f"u2live: {what} {path} cannot be loaded ({type(err).__name__}: {_first_line(err)}); rebuilding it")
     else:
-        log(f"u2live: building {what} {path} (once; later runs reuse it)")
+        log(f"u2live: {action} {what} {path} (once; later runs reuse it)")
     write_atomically(path, build)
     return load(path)
 

@@ -1,6 +1,6 @@
-"""Our own graphs of the model: an ONNX file for ONNX Runtime and a ``torch.export`` program for TensorRT.
+"""Our own graph of the model: the ONNX file ONNX Runtime runs (TensorRT compiles the module itself).
 
-Both come from :class:`u2live.model.FusedMask` and the weights the user chose, so the CPU engine never depends on a
+It comes from :class:`u2live.model.FusedMask` and the weights the user chose, so the CPU engine never depends on a
 third-party ``.onnx`` file. The ONNX export is cached (see :mod:`.engine_cache`): the first run exports once.
 """
 from __future__ import annotations
@@ -54,53 +54,14 @@ def cached_onnx(model: str, weights, size: int, *, log, directory: Path | None =
     module = fused_mask(model, weights)
     fields = onnx_fields(model, size, module)
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-fp32", fields, ".onnx")
-    if not _valid_onnx(path):
-        what = "ONNX graph"
-        log(f"u2live: exporting {what} {path} (once; later runs reuse it)")
-        data = onnx_bytes(module, size)
-        engine_cache.write_atomically(path, lambda tmp: tmp.write_bytes(data))
+    engine_cache.load_or_build(path, checked_onnx, lambda tmp: tmp.write_bytes(onnx_bytes(module, size)), log,
+                               "ONNX graph", action="exporting")
     return path, fields
 
 
-def _valid_onnx(path: Path) -> bool:
-    if not path.is_file():
-        return False
+def checked_onnx(path: Path) -> Path:
+    """``path``, once ONNX's checker accepts the model in it; a damaged or truncated file raises."""
     import onnx
 
-    try:
-        onnx.checker.check_model(onnx.load(str(path)))
-    except Exception:  # damaged or truncated: export again
-        return False
-    return True
-
-
-def ceil_mode_pools_onnx(model_proto) -> list[str]:
-    """Names of the ONNX MaxPool nodes that use ceil mode (TensorRT's converter rejects these)."""
-    found = []
-    for node in model_proto.graph.node:
-        if node.op_type == "MaxPool" and any(a.name == "ceil_mode" and a.i for a in node.attribute):
-            found.append(node.name)
-    return found
-
-
-def export_program(module: torch.nn.Module, example: torch.Tensor):
-    """``torch.export`` of ``module`` on ``example``: the graph torch-tensorrt's dynamo frontend compiles."""
-    try:
-        return torch.export.export(module, (example,))
-    except Exception as err:
-        raise BackendError(f"torch.export of the model failed: {type(err).__name__}: {err}") from err
-
-
-def ceil_mode_pools_program(program) -> list[str]:
-    """Names of the max-pooling nodes of an exported program that use ceil mode."""
-    found = []
-    for node in program.graph.nodes:
-        if node.op == "call_function" and "max_pool2d" in str(node.target):
-            ceil = node.args[5] if len(node.args) > 5 else node.kwargs.get("ceil_mode", False)
-            if ceil:
-                found.append(node.name)
-    return found
-
-
-def pool_count_program(program) -> int:
-    return sum(node.op == "call_function" and "max_pool2d" in str(node.target) for node in program.graph.nodes)
+    onnx.checker.check_model(onnx.load(str(path)))
+    return path

@@ -78,5 +78,5 @@ class OnnxRuntimeSegmenter(Segmenter):
 
         return f"{super().describe()} (onnxruntime {onnxruntime.__version__}, {self.threads} threads)"
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.session = None

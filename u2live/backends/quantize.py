@@ -127,8 +127,7 @@ def cached_int8(model: str, weights, size: int, *, log, directory: Path | None =
               "recipe": {**RECIPE, "reduce_range": reduce_range()},
               "calibration": calibration_hash()}
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-int8", fields, ".onnx")
-    if not export._valid_onnx(path):
-        log(f"u2live: calibrating INT8 graph {path} on {len(list(CALIBRATION_DIR.glob('*.jpg')))} frames "
-            "(once; later runs reuse it)")
-        engine_cache.write_atomically(path, lambda tmp: quantize_int8(fp32_path, tmp, size))
+    frames = len(list(CALIBRATION_DIR.glob("*.jpg")))
+    engine_cache.load_or_build(path, export.checked_onnx, lambda tmp: quantize_int8(fp32_path, tmp, size), log,
+                               f"INT8 graph (on {frames} frames)", action="calibrating")
     return path

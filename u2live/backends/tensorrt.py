@@ -14,18 +14,17 @@ from __future__ import annotations
 import importlib.util
 import operator
 import os
-import sys
 from pathlib import Path
 
 import torch
 
+from ..console import stderr_line
 from ..errors import BackendError
 from . import engine_cache
-from .base import TorchSegmenter
+from .base import DTYPES, TorchSegmenter
 from .torch_cuda import FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
 
 MISSING = 'torch-tensorrt is not installed: pip install "u2live[tensorrt]"'
-DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 
 
 def import_torch_tensorrt():
@@ -129,7 +128,7 @@ def build_or_load(*, model: str, weights, size: int, batch: int, precision: str,
     """The engine for these settings: loaded when a good one exists, else built once (with a message)."""
     from .export import fused_mask
 
-    log = log or (lambda line: print(line, file=sys.stderr))
+    log = log or stderr_line
     tt = import_torch_tensorrt()
     net = fused_mask(model, weights, pool_ceil=False)
     fields = engine_fields(tt, model=model, size=size, batch=batch, precision=precision,
@@ -190,5 +189,5 @@ class TensorRTSegmenter(TorchSegmenter):
     def describe(self) -> str:
         return f"{super().describe()} (TensorRT engine {', '.join(p.name for p in self.paths.values())})"
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.engines.clear()

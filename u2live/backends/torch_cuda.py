@@ -9,10 +9,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import BackendError
-from .base import TorchSegmenter
+from .base import DTYPES, TorchSegmenter
 
 FP16_MIN_CAPABILITY = (7, 5)
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def cuda_unavailable_reason() -> str | None:
@@ -74,7 +73,7 @@ class TorchCUDASegmenter(TorchSegmenter):
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else str(self.device)
         return f"{super().describe()} ({name}, CUDA graphs)"
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.graphs.clear()
 
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import weights as weights_mod
 from ..errors import BackendError
-from ..model import FusedMask
 from .base import TorchSegmenter
+from .export import fused_mask
 
 
 class TorchCPUSegmenter(TorchSegmenter):
@@ -16,8 +15,7 @@ class TorchCPUSegmenter(TorchSegmenter):
         super().__init__(**options)
         if self.precision != "fp32":
             raise BackendError(f"backend torch runs fp32 only, got --precision {self.precision}")
-        net = weights_mod.load(self.model, self.weights)
-        self.module = FusedMask(net).eval().to(memory_format=torch.channels_last)
+        self.module = fused_mask(self.model, self.weights).to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:

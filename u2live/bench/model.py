@@ -11,7 +11,7 @@ import torch
 
 from .. import backends
 from .. import weights as weights_mod
-from ..errors import U2LiveError
+from ..errors import BackendError, U2LiveError
 from ..model import unfold_batchnorm
 from ..pipeline import segmenter_device
 from ..preprocess import to_model_input
@@ -52,7 +52,7 @@ def plan(backend_names: Sequence[str], precisions: Sequence[str], sizes: Sequenc
     usable, skipped = [], []
     for name in dict.fromkeys(names):
         if name not in backends.BACKENDS:
-            raise U2LiveError(f"unknown backend {name!r}: expected one of {', '.join(backends.backend_choices())}")
+            raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(backends.backend_choices())}")
         reason = backends.BACKENDS[name].unavailable_reason()
         if reason is None:
             usable.append(name)

@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from ..machine import machine_info
+from .machine import machine_info
 from . import model as model_bench
 from .clip import write_clip
 from .pipeline import PATHS, bench_pipeline

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import InputError
-from ..machine import describe
+from ..errors import OutputError
+from .machine import describe
 from ..stats import STAGES
 
 COLUMNS = ("what", "backend", "precision", "size", "batch", "FPS", "x ref", "p50 ms", "p99 ms", "peak RSS MB")
@@ -68,4 +68,4 @@ def write_json(report: dict, path: Path) -> None:
     try:
         path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     except OSError as err:
-        raise InputError(f"cannot write {path}: {err.strerror or err}") from err
+        raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
