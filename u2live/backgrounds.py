@@ -10,6 +10,7 @@ evenly from both sides, never stretched.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from abc import ABC, abstractmethod
@@ -27,7 +28,7 @@ from .closing import Closing
 from .compositor import alpha_float, alpha_uint8
 from .errors import InputError
 from .images import read_rgb
-from .refine import box_filter, box_mean, shrink
+from .refine import box_filter, shrink
 
 BACKGROUND_HELP = (
     "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
@@ -302,12 +303,23 @@ def blur_background_cpu(image: np.ndarray, alpha: np.ndarray, radius: int) -> np
     colour, cover, plain = shrink(weighted, low), shrink(weight, low), shrink(image, low).astype(np.float32)
     trust = cv2.erode(cover, np.ones((3, 3), np.uint8))  # borders count as fully covered, like -max_pool(-x)
     layers = np.dstack([colour * trust[..., None], cover * trust, plain])  # [h', w', 7]
-    step = max(1, max(1, round(radius / factor)) // 2)  # as _blur: three box passes
-    for _ in range(3):
-        layers = box_mean(layers, step)
-    blurred = (layers[..., :3] + FALLBACK * layers[..., 4:]) / (layers[..., 3:4] + FALLBACK)
-    small = np.clip(blurred + 0.5, 0, 255).astype(np.uint8)
+    window = (2 * max(1, max(1, round(radius / factor)) // 2) + 1,) * 2  # as _blur: three box passes
+    for _ in range(3):  # window sums; the clipped windows' pixel counts are divided out once, below
+        layers = cv2.boxFilter(layers, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    counts = _triple_box_counts(layers.shape[0], layers.shape[1], window)
+    # (colour + F plain) / (cover + F) with every layer a mean: the counts cancel except against F
+    blurred = (layers[..., :3] + FALLBACK * layers[..., 4:]) / (layers[..., 3:4] + FALLBACK * counts[..., None])
+    small = cv2.convertScaleAbs(blurred)  # rounded; never negative
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@functools.lru_cache(maxsize=8)
+def _triple_box_counts(height: int, width: int, window: tuple[int, int]) -> np.ndarray:
+    """Three passes of window sums over ones: what each layer's sums count, [height, width] float32."""
+    ones = np.ones((height, width), np.float32)
+    for _ in range(3):
+        ones = cv2.boxFilter(ones, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return ones
 
 
 def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
