@@ -277,7 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report_only:
         return write_report(json.loads((RESULTS / "live-camera.json").read_text()))
-    from u2live.machine import machine_info
+    from u2live.bench.machine import machine_info
 
     saved = RESULTS / "live-camera.json"
     report = json.loads(saved.read_text()) if args.skip and saved.exists() else {}  # parts skipped are kept
