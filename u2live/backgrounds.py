@@ -94,7 +94,7 @@ def _parse_color(text: str) -> tuple[int, int, int]:
 
 
 def _probe_file(path: Path) -> str:
-    """'image' or 'video' for a readable file; InputError otherwise. Reads headers only."""
+    """"image" or "video" for a readable file; InputError otherwise. Reads headers (and a video's first frame)."""
     if not path.exists():
         raise InputError(f"--bg: {path} does not exist (expected an image or video file, color:R,G,B, #RRGGBB, "
                          "blur, blur:RADIUS or transparent)")
@@ -106,13 +106,19 @@ def _probe_file(path: Path) -> str:
                 return "image"
     except (UnidentifiedImageError, OSError):
         pass
+    neither = InputError(f"--bg: {path} is neither an image nor a video that can be read")
     try:
-        with av.open(str(path)) as container:
-            if container.streams.video:
-                return "video"
+        container = av.open(f"file:{path.absolute()}")  # file: so that names with ':' are not protocols
     except av.FFmpegError:
-        pass
-    raise InputError(f"--bg: {path} is neither an image nor a video that can be read")
+        raise neither from None
+    with container:
+        if not container.streams.video:
+            raise neither
+        try:  # a truncated or damaged video fails here, before any work, not after the first output frames
+            next(container.decode(video=0))
+        except (StopIteration, av.FFmpegError) as err:
+            raise InputError(f"--bg: cannot decode the first frame of {path}: is it truncated or damaged?") from err
+    return "video"
 
 
 def cover_fit(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int, int, int]:
@@ -195,7 +201,7 @@ class VideoBackground(Background):
     def _decode(self):
         self.close()
         try:
-            self.container = av.open(str(self.path))
+            self.container = av.open(f"file:{Path(self.path).absolute()}")
             stream = self.container.streams.video[0]
             stream.thread_type = "AUTO"
             self._rate = float(stream.average_rate or stream.guessed_rate or 25)
@@ -217,9 +223,12 @@ class VideoBackground(Background):
     def _fit(self, frame: av.VideoFrame, width: int, height: int, device: torch.device) -> torch.Tensor:
         key = (id(frame), width, height, device)
         if self._fitted_for != key:
-            fit_w, fit_h, left, top = cover_fit(frame.width, frame.height, width, height)
-            array = frame.to_ndarray(format="rgb24", width=fit_w, height=fit_h)[top:top + height,
-                                                                                  left:left + width]
+            turns = round((frame.rotation or 0) / 90) % 4  # a phone clip is stored sideways, shown upright
+            shown_w, shown_h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+            fit_w, fit_h, left, top = cover_fit(shown_w, shown_h, width, height)
+            scaled = frame.to_ndarray(format="rgb24", width=fit_h if turns % 2 else fit_w,
+                                      height=fit_w if turns % 2 else fit_h)
+            array = np.rot90(scaled, turns)[top:top + height, left:left + width]
             self._fitted = torch.from_numpy(np.ascontiguousarray(array)).to(device)
             self._fitted_for = key
         return self._fitted

@@ -1,6 +1,13 @@
-"""The ``u2live`` command: a click group whose every expected failure is one line and a non-zero exit."""
+"""The ``u2live`` command: a click group whose every expected failure is one line and a non-zero exit.
+
+Start-up is light: the Ctrl-C handler is installed before any heavy import, and a command's module (torch and
+all) is imported only when that command runs, so ``u2live --help`` and ``--version`` answer at once and an early
+Ctrl-C is one line, not a traceback from inside an import.
+"""
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import sys
 
@@ -11,8 +18,35 @@ from .errors import U2LiveError
 from .signals import Interrupted, graceful_interrupts
 
 
+# name -> (module, one line for ``u2live --help``): the module is imported only when the command runs
+COMMANDS = {
+    "segment": ("u2live.commands.segment", "Segment still images: write a mask or cut-out per image."),
+    "video": ("u2live.commands.video", "Replace the background of every frame of a video file."),
+    "webcam": ("u2live.commands.webcam", "Replace the background of a live camera feed."),
+    "bench": ("u2live.commands.bench", "Measure FPS and latency per backend and stage."),
+    "build-engine": ("u2live.commands.build_engine", "Compile the TensorRT FP16 engine ahead of time."),
+    "serve": ("u2live.commands.serve", "Serve the HTTP API and the web page."),
+}
+
+
 class U2LiveGroup(click.Group):
-    """Turns usage errors, our own errors and Ctrl-C into one line and an exit code, never a traceback."""
+    """Turns usage errors, our own errors and Ctrl-C into one line and an exit code, never a traceback.
+    Commands in :data:`COMMANDS` are loaded lazily (see the module docstring)."""
+
+    def list_commands(self, ctx):
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx, name):
+        if name in COMMANDS and name not in self.commands:
+            module = importlib.import_module(COMMANDS[name][0])
+            self.add_command(getattr(module, name.replace("-", "_")), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1] if name in COMMANDS and name not in self.commands
+                 else self.commands[name].get_short_help_str(80)) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -42,24 +76,30 @@ def _fail(message: str, code: int) -> None:
 
 @click.group(cls=U2LiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="u2live")
-def main():
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also show the libraries' own messages (OpenCV, ONNX Runtime) and every backend's reason.")
+def main(verbose):
     """Replace the background of live webcam video and recorded videos with U2-Net†.
 
-    Runs on the bundled U2-Net† weights, on the GPU when there is one, else on the CPU.
+    Runs on the bundled U2-Net† weights, on the GPU when there is one, else on the CPU. Every command that
+    writes files replaces an existing output only with a complete new one; -n/--no-overwrite never replaces.
     """
+    set_verbose(verbose)
 
 
-def _register() -> None:
-    # One line per command module; each module defines a click command named like the module.
-    from .commands.segment import segment
-    from .commands.bench import bench
-    from .commands.video import video
-    from .commands.webcam import webcam
-    from .commands.build_engine import build_engine
-    from .commands.serve import serve
+def set_verbose(verbose: bool) -> None:
+    """Quiet by default: OpenCV's [ WARN ] lines, ONNX Runtime's and its quantiser's warnings are for --verbose;
+    what matters is said once, in our own words."""
+    os.environ["U2LIVE_VERBOSE"] = "1" if verbose else ""
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # read when cv2 is first imported
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # OpenCV's own FFmpeg: quiet (we say why, in words)
+    if "cv2" in sys.modules:  # a command module imported it already
+        cv2 = sys.modules["cv2"]
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantiser warns through the root logger
 
-    for command in (segment, video, webcam, bench, build_engine, serve):
-        main.add_command(command)
 
-
-_register()
+def verbose() -> bool:
+    return bool(os.environ.get("U2LIVE_VERBOSE"))

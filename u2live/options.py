@@ -12,6 +12,14 @@ from .model import MODEL_NAMES
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
+def overwrite_option(command):
+    """-n/--no-overwrite, one policy for every command that writes files; arrives as ``overwrite`` (bool)."""
+    from .outputs import OVERWRITE_HELP
+
+    return click.option("--no-overwrite", "-n", "overwrite", is_flag=True, flag_value=False, default=True,
+                        help=OVERWRITE_HELP)(command)
+
+
 def model_options(command):
     """--weights, --model, --size, --backend, --precision: which network runs, and how."""
     decorators = [
@@ -20,14 +28,20 @@ def model_options(command):
                           "Default: the bundled U2-Net† weights (or ~/.u2net/<model>.onnx)."),
         click.option("--model", type=click.Choice(MODEL_NAMES), default="u2netp", show_default=True,
                      help="u2netp is U2-Net† (4.7 MB, bundled); u2net is the full 176 MB model (bring weights)."),
-        click.option("--size", type=int, default=320, show_default=True,
-                     help="Inference size in pixels, a positive multiple of 32 (smaller is faster)."),
+        click.option("--size", type=int, default=320, show_default=True, callback=_check_size,
+                     help="Inference size in pixels, a positive multiple of 32 up to 1024 (smaller is faster)."),
         click.option("--backend", type=click.Choice(backend_choices()), default="auto", show_default=True,
                      help="Inference backend; auto picks the fastest that works here and says which."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="Numeric precision; auto picks the backend's default."),
     ]
     return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), command)
+
+
+def _check_size(ctx, param, value):
+    from .backends.base import check_size
+
+    return check_size(value)  # at once, not after the input and the outputs are opened
 
 
 def segmenter_options(weights, model, size, backend, precision) -> dict:
@@ -74,5 +88,6 @@ def video_options(command):
         click.option("--max-frames", type=click.IntRange(min=1), default=None,
                      help="Stop after this many frames."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
+        overwrite_option,
     ]
     return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), model_options(command))

@@ -211,6 +211,9 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
         _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats)
         writer.finish()
         failed = False
+    except BaseException as err:
+        _tell_failed(sinks, err)
+        raise
     finally:
         try:
             writer.close()  # after an error or Ctrl-C in this thread: drain, join
@@ -264,6 +267,13 @@ def _batches(source, batch: int, max_frames: int | None, stats: PipelineStats,
         yield chunk
         if len(chunk) < wanted:
             return
+
+
+def _tell_failed(sinks: Sequence, error: BaseException) -> None:
+    """Sinks that care (a file keeps a failed run's frames under a partial name) learn how the run ended."""
+    for sink in sinks:
+        if hasattr(sink, "failed"):
+            sink.failed(error)
 
 
 def _close_all(closables: Sequence, *, raise_first: bool) -> None:

@@ -13,8 +13,12 @@ Every blocking wait has a timeout and re-checks the stop event, so ``close()`` n
 from __future__ import annotations
 
 import heapq
+import os
 import queue
+import shutil
+import socket
 import sys
+import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -22,6 +26,7 @@ from collections import deque
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
@@ -31,7 +36,9 @@ from .errors import InputError
 from .frame import Frame, VideoInfo
 
 POLL_SECONDS = 0.1
-STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+STDIN_NAMES = ("-", "/dev/stdin")
+URL_TIMEOUT_SECONDS = 10.0  # opening a stream URL, and each read from it, gives up after this long
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
 DEFAULT_FPS = Fraction(30)
 REORDER_WINDOW = 4  # frames of timestamp reordering repaired (see FileSource._timestamped)
 _END = object()
@@ -68,25 +75,80 @@ class Source(Closing, ABC):
 
 def open_source(spec: str, *, live: bool, width: int | None = None, height: int | None = None,
                 fps: float | None = None, log: Callable[[str], None] | None = None) -> Source:
-    """Open ``spec``: a camera index ("0"), a device ("/dev/video0"), a stream URL (opened like a camera) or a
-    video file. ``width``/``height``/``fps`` are requests to a camera; a file keeps its own."""
+    """Open ``spec``: a camera index ("0") unless a file of that name exists, a device ("/dev/video0"), a stream
+    URL (opened like a camera when ``live``, else read by FFmpeg like a file), ``-`` or ``/dev/stdin`` (read once,
+    into a temporary file, so that the audio can be read as well) or a video file. ``width``/``height``/``fps``
+    are requests to a camera; a file keeps its own. Any other name is a plain path, ``:`` and ``%`` included."""
     spec = str(spec)
-    if spec.isdigit() or spec.startswith("/dev/video") or spec.lower().startswith(STREAM_SCHEMES):
+    if spec in STDIN_NAMES:
+        return FileSource(_spool_stdin(), live=live, log=log, temporary=True, name=spec)
+    camera = spec.isdigit() and not Path(spec).exists()
+    if camera or spec.startswith("/dev/video") or (live and is_url(spec)):
         return CameraSource(spec, width=width, height=height, fps=fps)
     return FileSource(spec, live=live, log=log)
+
+
+def is_url(spec: str) -> bool:
+    """``scheme://...`` that FFmpeg can read (http, rtsp, ...); a Windows drive or a file named ``a:b`` is not."""
+    scheme, sep, rest = str(spec).partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme.replace("+", "").isalnum() and bool(rest)
+
+
+def _spool_stdin() -> str:
+    """Copy standard input to a temporary file: a pipe can be read once, and the video and the audio are two
+    readers. The file goes when the source closes."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InputError("input - reads a video from standard input, and nothing is piped in (cat clip.mp4 | ...)")
+    with tempfile.NamedTemporaryFile(prefix="u2live-stdin-", delete=False) as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+    if os.path.getsize(spool.name) == 0:
+        os.unlink(spool.name)
+        raise InputError("input -: standard input was empty")
+    return spool.name
 
 
 # ----------------------------------------------------------------------------------------------------------- files
 
 def _open_container(path: str):
+    if is_url(path):  # FFmpeg reads it; bounded waits instead of a hang on a server that never answers
+        try:
+            return av.open(path, metadata_errors="ignore", timeout=(URL_TIMEOUT_SECONDS, URL_TIMEOUT_SECONDS))
+        except (av.FFmpegError, OSError) as err:
+            raise InputError(f"cannot read {path}: {_network_reason(path, err)}") from err
     if not Path(path).exists():
         raise InputError(f"input not found: {path}")
     if Path(path).is_dir():
         raise InputError(f"expected a video file, got a directory: {path}")
     try:
-        return av.open(path, metadata_errors="ignore")
+        return av.open(file_url(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError) as err:
         raise InputError(f"cannot read {path} as a video: {err.strerror or err}") from err
+
+
+def file_url(path: str) -> str:
+    """``file:/abs/path``: FFmpeg would take ``12:30.mp4`` for the protocol ``12``."""
+    return "file:" + os.path.abspath(path)
+
+
+def _network_reason(url: str, err: BaseException | None = None) -> str:
+    """Why a stream URL did not open, in plain words: the host unknown, the connection refused or timed out
+    (asked of the network directly, since FFmpeg and OpenCV often say only "I/O error")."""
+    parts = urlsplit(url)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    if parts.hostname and port:
+        try:
+            socket.create_connection((parts.hostname, port), timeout=URL_TIMEOUT_SECONDS).close()
+        except socket.gaierror:
+            return f"unknown host {parts.hostname}"
+        except ConnectionRefusedError:
+            return f"connection refused by {parts.hostname}:{port} (is the server running?)"
+        except (socket.timeout, TimeoutError):
+            return f"connection to {parts.hostname}:{port} timed out"
+        except OSError as net:
+            return net.strerror or str(net)
+    if err is not None:
+        return getattr(err, "strerror", None) or str(err)
+    return f"the server accepted the connection but sent no video within {URL_TIMEOUT_SECONDS:g} s (timed out)"
 
 
 def _rotation(frame: av.VideoFrame, stream) -> int:
@@ -122,41 +184,51 @@ class FileSource(Source):
     MAX_BAD_PACKETS = 100
 
     def __init__(self, path: str, *, live: bool = False, queue_size: int = 8,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, temporary: bool = False, name: str | None = None) -> None:
         super().__init__()
         self.path = str(path)
+        self.name = name or self.path  # how messages call it ("-" for a spooled standard input)
+        self._temporary = temporary  # a spooled standard input: deleted on close
         self.live = live
         self.log = log or (lambda line: print(line, file=sys.stderr))
         self.bad_packets = 0
         self._error: BaseException | None = None
-        self._container = _open_container(self.path)
         try:
-            self._start(queue_size)
+            self._container = _open_container(self.path)
+            try:
+                self._start(queue_size)
+            except BaseException:
+                self._container.close()
+                raise
         except BaseException:
-            self._container.close()
+            self._remove_temporary()
             raise
 
     def _start(self, queue_size: int) -> None:
         if not self._container.streams.video:
-            raise InputError(f"expected a video stream in {self.path}, found none")
+            raise InputError(f"expected a video stream in {self.name}, found none")
         self._stream = stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"
         self._origin = stream.start_time or 0  # pts 0 = the video stream's start; sinks align audio to it
         self._decoded = self._decode()
         first = self._next_decoded()
         if first is None:
-            raise InputError(f"expected video frames in {self.path}, decoded none")
+            raise InputError(f"expected video frames in {self.name}, decoded none")
         self._pending = first
         fps = _frame_rate(stream)
         image = self._image(first)
         self.info = VideoInfo(width=image.shape[1], height=image.shape[0], fps=fps,
                               time_base=Fraction(stream.time_base or Fraction(1, 90000)),
                               frames=_frame_count(self._container, stream, fps),
-                              audio=self.path if self._container.streams.audio else None, live=self.live)
+                              audio=self._audio_url() if self._container.streams.audio else None,
+                              live=self.live)
         self._first_image = image
         self._queue: queue.Queue = queue.Queue(maxsize=1 if self.live else max(1, queue_size))
         self._thread = threading.Thread(target=self._read, name="u2live-file-reader", daemon=True)
         self._thread.start()
+
+    def _audio_url(self) -> str:
+        return self.path if is_url(self.path) else file_url(self.path)
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Every decodable frame; a damaged packet is skipped (and counted) rather than ending the video."""
@@ -166,14 +238,14 @@ class FileSource(Source):
             except av.InvalidDataError as err:
                 self.bad_packets += 1
                 if self.bad_packets > self.MAX_BAD_PACKETS:
-                    raise InputError(f"cannot decode {self.path}: more than {self.MAX_BAD_PACKETS} damaged "
+                    raise InputError(f"cannot decode {self.name}: more than {self.MAX_BAD_PACKETS} damaged "
                                      f"packets ({err.strerror or err})") from err
 
     def _next_decoded(self) -> av.VideoFrame | None:
         try:
             return next(self._decoded, None)
         except (av.FFmpegError, OSError) as err:
-            raise InputError(f"cannot decode {self.path}: {err.strerror or err}") from err
+            raise InputError(f"cannot decode {self.name}: {err.strerror or err}") from err
 
     def _image(self, frame: av.VideoFrame) -> np.ndarray:
         image = frame.to_ndarray(format="rgb24")  # [H, W, 3]
@@ -199,15 +271,15 @@ class FileSource(Source):
             self._error = err
         finally:
             if self.bad_packets:
-                self.log(f"u2live: warning: skipped {self.bad_packets} damaged packet(s) in {self.path}")
+                self.log(f"u2live: warning: skipped {self.bad_packets} damaged packet(s) in {self.name}")
             self._hand_over(_END)
 
     def _warn_if_short(self, decoded: int) -> None:
         """A file that ends well before the frame count its header announces was cut short (a copy or download
         that did not finish): the frames up to the cut are kept, and the user is told (issue 6)."""
-        expected = self.info.frames
+        expected = int(self._stream.frames or 0)  # the header's count, not an estimate (wrong for VFR clips)
         if expected and decoded < 0.9 * expected and expected - decoded >= 2:
-            self.log(f"u2live: warning: {self.path} ended after {decoded} of the {expected} frames its header "
+            self.log(f"u2live: warning: {self.name} ended after {decoded} of the {expected} frames its header "
                      "announces; is it truncated?")
 
     def _timestamped(self) -> Iterator[tuple[np.ndarray, float]]:
@@ -287,6 +359,11 @@ class FileSource(Source):
                 break
         if self._thread is None or not self._thread.is_alive():
             self._container.close()
+        self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        if self._temporary:
+            Path(self.path).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------------- cameras
@@ -298,7 +375,22 @@ def _opencv_capture(target):
         return cv2.VideoCapture(target)
     if target.startswith("/dev/video"):
         return cv2.VideoCapture(target, cv2.CAP_V4L2)
-    return cv2.VideoCapture(target, cv2.CAP_FFMPEG)
+    timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(URL_TIMEOUT_SECONDS * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(URL_TIMEOUT_SECONDS * 1000)]
+    return cv2.VideoCapture(target, cv2.CAP_FFMPEG, timeouts)
+
+
+def _interruptible(call: Callable, timeout: float):
+    """``call()`` in a helper thread: OpenCV's open blocks in C for up to its timeout, where the main thread
+    would not see Ctrl-C or SIGTERM; waiting here in short steps lets a stop through at once (the helper is
+    abandoned). None when it takes longer than ``timeout``."""
+    result: list = []
+    helper = threading.Thread(target=lambda: result.append(call()), name="u2live-camera-open", daemon=True)
+    helper.start()
+    deadline = time.perf_counter() + timeout
+    while helper.is_alive() and time.perf_counter() < deadline:
+        helper.join(POLL_SECONDS)
+    return result[0] if result else None
 
 
 class CameraSource(Source):
@@ -333,8 +425,10 @@ class CameraSource(Source):
         import cv2
 
         target = int(self.spec) if self.spec.isdigit() else self.spec
-        cap = factory(target)
+        cap = _interruptible(lambda: factory(target), URL_TIMEOUT_SECONDS + 1.0)
         if cap is None or not cap.isOpened():
+            if is_url(self.spec):
+                raise InputError(f"cannot open the stream {self.spec}: {_network_reason(self.spec)}")
             raise InputError(f"cannot open camera {self.spec}: no such device, or it is busy")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height),
                             (cv2.CAP_PROP_FPS, fps), (cv2.CAP_PROP_BUFFERSIZE, 1)):

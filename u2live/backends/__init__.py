@@ -5,6 +5,9 @@ why each better one was not usable.
 """
 from __future__ import annotations
 
+import os
+import shutil
+
 from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
@@ -63,11 +66,18 @@ def _create_auto(log, **options) -> Segmenter:
             except BackendError as err:
                 reason = str(err)
             else:
-                why = f" ({'; '.join(skipped)})" if skipped else ""
+                why = f" ({'; '.join(skipped)})" if skipped and _worth_saying() else ""
                 log(f"u2live: backend auto -> {name}{why}")
                 return segmenter
         skipped.append(f"{name}: {reason}")
     raise BackendError("no backend can run here: " + "; ".join(skipped))
+
+
+def _worth_saying() -> bool:
+    """Why faster backends were skipped matters with --verbose, or where an NVIDIA GPU is there and unused;
+    on a machine without one, "install a CUDA build of torch" on every run is noise."""
+    return bool(os.environ.get("U2LIVE_VERBOSE")) or os.path.exists("/dev/nvidia0") or bool(
+        shutil.which("nvidia-smi"))
 
 
 __all__ = ["BACKENDS", "Segmenter", "backend_choices", "check_size", "create", "register"]

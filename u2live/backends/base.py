@@ -16,11 +16,15 @@ from ..preprocess import to_model_input, to_model_input_tensor
 
 #: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone)
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
 
 
 def check_size(size: int) -> int:
     if not isinstance(size, int) or size <= 0 or size % 32:
         raise InputError(f"--size must be a positive multiple of 32 (the network pools 5 times), got {size}")
+    if size > MAX_SIZE:
+        raise InputError(f"--size is at most {MAX_SIZE}: the network was trained at 320 and gains nothing far "
+                         f"above it, while its memory grows with the square of the size; got {size}")
     return size
 
 

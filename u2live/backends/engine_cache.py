@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from .. import outputs
 from ..errors import BackendError
 
 
@@ -49,20 +49,13 @@ def artefact_path(directory: Path, stem: str, fields: dict, suffix: str) -> Path
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place."""
+    """Calls ``write(tmp)`` for a temporary path beside ``path``, then renames it into place
+    (:func:`u2live.outputs.write_atomically`; a cache folder that cannot be made is a BackendError)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BackendError(f"cannot create cache folder {path.parent}: {err.strerror or err}") from err
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return outputs.write_atomically(path, write)
 
 
 def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[Path], None], log,

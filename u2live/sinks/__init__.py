@@ -5,33 +5,58 @@ import threading
 
 from ..frame import VideoInfo
 from .base import Sink
-from .file import FileSink
-from .preview import PreviewSink
-from .rtmp import RtmpSink
+from ..outputs import refuse_overwriting_inputs
+from .file import FileSink, check_output, is_sequence, kept_note
+from .preview import PreviewSink, check_preview
+from .rtmp import RtmpSink, check_rtmp_url
 from .vcam import VirtualCameraSink
 
-__all__ = ["Sink", "FileSink", "RtmpSink", "VirtualCameraSink", "PreviewSink", "open_sinks"]
+__all__ = ["Sink", "FileSink", "RtmpSink", "VirtualCameraSink", "PreviewSink", "open_sinks", "check_sinks",
+           "check_vcam", "kept_note"]
+
+
+def check_sinks(output=None, rtmp: str | None = None, preview: bool = False, *, alpha: bool = False,
+                overwrite: bool = True, inputs: dict | None = None) -> None:
+    """Everything about the outputs that can be known before the source and the model open: the file's format
+    (from its extension) and overwrite policy, that it is none of ``inputs`` ({path: "input"/"background"}), the
+    RTMP URL, a display for the preview. Creates nothing; raises the first problem as a one-line error."""
+    if output is not None:
+        check_output(output, alpha=alpha, overwrite=overwrite)
+        if not is_sequence(str(output)):
+            refuse_overwriting_inputs([output], inputs or {})
+    if rtmp:
+        check_rtmp_url(rtmp)
+    if preview:
+        check_preview()
+
+
+def check_vcam(info: VideoInfo, *, backend: str | None = None, device: str | None = None) -> None:
+    """Open the virtual camera once and close it: a missing v4l2loopback fails before the model loads."""
+    VirtualCameraSink(info, backend=backend, device=device).close()
 
 
 def open_sinks(output=None, rtmp: str | None = None, vcam: bool = False, preview: bool = False, *,
                info: VideoInfo, alpha: bool = False, stop_event: threading.Event | None = None,
-               vcam_backend: str | None = None, vcam_device: str | None = None) -> list[Sink]:
+               vcam_backend: str | None = None, vcam_device: str | None = None,
+               overwrite: bool = True) -> list[Sink]:
     """Open every sink asked for, in a fixed order (file, RTMP, virtual camera, preview). If one fails, those
     already opened are closed before the error propagates. ``alpha`` applies to the file only (a stream, a
     camera and a window show RGB)."""
     opened: list[Sink] = []
     try:
         if output is not None:
-            opened.append(FileSink(output, info, alpha=alpha))
+            opened.append(FileSink(output, info, alpha=alpha, overwrite=overwrite))
         if rtmp:
             opened.append(RtmpSink(rtmp, info))
         if vcam:
             opened.append(VirtualCameraSink(info, backend=vcam_backend, device=vcam_device))
         if preview:
             opened.append(PreviewSink(stop_event if stop_event is not None else threading.Event()))
-    except BaseException:
+    except BaseException as err:
         for sink in reversed(opened):
             try:
+                if hasattr(sink, "failed"):
+                    sink.failed(err)
                 sink.close()
             except Exception:  # noqa: BLE001 - the opening error is the one to report
                 pass

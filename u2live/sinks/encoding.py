@@ -41,8 +41,9 @@ class VideoEncoder:
 
     def __init__(self, target: str, info: VideoInfo, codec: VideoCodec, *, format: str | None = None,
                  container_options: dict | None = None, audio: str | None = None,
-                 audio_codec: str | None = None) -> None:
+                 audio_codec: str | None = None, label: str | None = None) -> None:
         self.target, self.info, self.codec = target, info, codec
+        self.label = label or target  # how messages name the output (``target`` may be a temporary file: URL)
         self.width, self.height = (even(info.width), even(info.height)) if codec.subsampled else (
             info.width, info.height)
         self.time_base = _time_base(info)
@@ -70,12 +71,12 @@ class VideoEncoder:
             self._container.start_encoding()  # writes the header: opens the file, connects to a server
 
     def _errors(self, doing: str):
-        return _Wrap(f"cannot {doing} {self.target}")
+        return _Wrap(f"cannot {doing} {self.label}")
 
     def write(self, frame: Frame) -> None:
         image = with_channels(np.asarray(frame.image), 4 if self.codec.alpha else 3)
         if image.shape[:2] != (self.info.height, self.info.width):
-            raise OutputError(f"expected {self.info.width}x{self.info.height} frames for {self.target}, "
+            raise OutputError(f"expected {self.info.width}x{self.info.height} frames for {self.label}, "
                               f"got {image.shape[1]}x{image.shape[0]}")
         image = pad_to(image, self.width, self.height)
         video_frame = av.VideoFrame.from_ndarray(image, format="rgba" if self.codec.alpha else "rgb24")

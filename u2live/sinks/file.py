@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 
 from ..errors import OutputError
 from ..frame import Frame, VideoInfo
+from ..outputs import StagedOutput, check_target
 from .base import Sink, with_channels
 from .encoding import VideoCodec, VideoEncoder
 from .space import SpaceGuard
@@ -25,31 +27,67 @@ TRANSPARENT = {
     ".webm": VideoCodec("libvpx-vp9", "yuva420p", alpha=True, **VP9),
 }
 SEQUENCE_DEFAULT = "%06d.png"
+# Crash-safe MP4/MOV: an empty index up front and a self-contained fragment at least every second, so a run killed
+# with SIGKILL (or a power cut) leaves a file that plays up to its last fragment; a finished file plays everywhere.
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+FRAGMENTABLE = (".mp4", ".m4v", ".mov")
 
 
 def is_sequence(path: str) -> bool:
     """A PNG sequence: a printf pattern (``out/%05d.png``), an existing directory, or a path ending in a slash."""
+    path = str(path)
     return "%" in os.path.basename(path) or os.path.isdir(path) or path.endswith(os.sep)
+
+
+def check_output(path, *, alpha: bool = False, overwrite: bool = True) -> None:
+    """Everything about ``-o path`` that can be known before any work: the format its extension names, the
+    sequence pattern, the overwrite policy. Creates nothing."""
+    path = str(path)
+    if is_sequence(path):
+        folder, pattern = _sequence_parts(path)
+        check_target(folder / (pattern % 1), overwrite=overwrite)
+    else:
+        _codec_for(path, alpha)
+        check_target(path, overwrite=overwrite)
+        if os.path.isdir(path):
+            raise OutputError(f"cannot write {path}: it is a folder")
 
 
 class FileSink(Sink):
     """``FileSink(path, info, alpha=False)``: same frame count, size (odd sizes padded to even for 4:2:0) and frame
     rate as the input; the input's first audio stream kept in sync. ``alpha=True`` needs ``.mov`` (ProRes 4444),
-    ``.webm`` (VP9 with alpha) or a PNG sequence."""
+    ``.webm`` (VP9 with alpha) or a PNG sequence.
+
+    Written under a temporary name beside ``path`` (see :class:`u2live.outputs.StagedOutput`) and moved into place
+    by ``close()``: an existing ``path`` is replaced only by a complete (or user-stopped) result. After
+    :meth:`failed`, ``close()`` keeps what was written as ``<stem>.partial<suffix>`` (:attr:`kept`) instead. A
+    sink that wrote no frame leaves nothing behind. ``fragmented`` (default) writes MP4/MOV as fragmented MP4."""
 
     name = "file"
 
-    def __init__(self, path, info: VideoInfo, *, alpha: bool = False) -> None:
+    def __init__(self, path, info: VideoInfo, *, alpha: bool = False, overwrite: bool = True,
+                 fragmented: bool = True) -> None:
         self.path = str(path)
         self.alpha = alpha
+        self.kept: Path | None = None  # where a failed run's frames went
+        self._error: BaseException | None = None
         self._space = None  # PNG sequences: each frame is its own file, a full disk spoils only the last one
+        check_output(self.path, alpha=alpha, overwrite=overwrite)
         if is_sequence(self.path):
-            self._writer = PngSequence(self.path, info, alpha=alpha)
-        else:
-            codec = _codec_for(self.path, alpha)
-            _check_writable(Path(self.path))
-            self._writer = VideoEncoder(self.path, info, codec, audio=info.audio)
-            self._space = SpaceGuard(self.path)
+            folder, pattern = _sequence_parts(self.path)
+            self._staged = StagedOutput(folder, overwrite=overwrite, folder=True, stale=_frame_names(pattern))
+            self._writer = PngSequence(str(self._staged.path / pattern), info, alpha=alpha)
+            return
+        codec = _codec_for(self.path, alpha)
+        self._staged = StagedOutput(self.path, overwrite=overwrite)
+        options = FRAGMENTED if fragmented and Path(self.path).suffix.lower() in FRAGMENTABLE else None
+        try:
+            self._writer = VideoEncoder(f"file:{self._staged.path}", info, codec, audio=info.audio,
+                                        container_options=options, label=self.path)
+        except BaseException:
+            self._staged.discard()
+            raise
+        self._space = SpaceGuard(self._staged.path)
 
     @property
     def frames(self) -> int:
@@ -61,8 +99,57 @@ class FileSink(Sink):
             self._space.check(self._writer.frames)  # a full disk stops the run while the file can be finished
         self._writer.write(frame)
 
+    def failed(self, error: BaseException) -> None:
+        """The run ends with ``error``: unless the user stopped it (Ctrl-C, SIGTERM: the playable result at the
+        target name is what they asked for), ``close()`` keeps the frames as a partial file."""
+        if not isinstance(error, KeyboardInterrupt):
+            self._error = error
+
     def _close(self) -> None:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except BaseException as err:
+            self._error = self._error or err
+            self._finish()
+            raise
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.frames == 0:
+            self._staged.discard()  # nothing to show: the target, if any, stays as it was
+        elif self._error is None:
+            self._staged.commit()
+        else:
+            self.kept = self._staged.keep_partial()
+
+
+def kept_note(sinks) -> str:
+    """" (the N frames written are kept in X)" for a failed run's file sink; "" when there is none."""
+    for sink in sinks:
+        if getattr(sink, "kept", None) is not None:
+            return f" (the {sink.frames} frames written are kept in {sink.kept})"
+    return ""
+
+
+def _sequence_parts(path: str) -> tuple[Path, str]:
+    """``out/%05d.png`` -> (Path("out"), "%05d.png"); a folder -> (folder, the default pattern)."""
+    folder, pattern = (os.path.dirname(path), os.path.basename(path)) if "%" in os.path.basename(path) \
+        else (path, SEQUENCE_DEFAULT)
+    try:
+        sample = pattern % 1
+    except (TypeError, ValueError) as err:
+        raise OutputError(f"expected a PNG pattern with one number field like out/%05d.png, got {path!r}") \
+            from err
+    if Path(sample).suffix.lower() != ".png":
+        raise OutputError(f"image sequences are written as PNG: expected a .png pattern, got {path!r}")
+    return Path(folder or "."), pattern
+
+
+def _frame_names(pattern: str):
+    """A test for the file names ``pattern`` produces (the frames of an older run into the same folder)."""
+    head, _, tail = re.split(r"(%0?\d*d)", pattern, maxsplit=1)
+    regex = re.compile(re.escape(head) + r"\d+" + re.escape(tail))
+    return lambda name: regex.fullmatch(name) is not None
 
 
 def _codec_for(path: str, alpha: bool) -> VideoCodec:
@@ -78,38 +165,12 @@ def _codec_for(path: str, alpha: bool) -> VideoCodec:
                       "or a PNG sequence (out/%05d.png or a directory)")
 
 
-def _check_writable(path: Path) -> None:
-    """Fail before any frame is processed, with the reason the OS gives."""
-    if not path.parent.is_dir():
-        raise OutputError(f"cannot write {path}: the directory {path.parent} does not exist")
-    existed = path.exists()
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror}") from err
-    if not existed:
-        path.unlink(missing_ok=True)
-
-
 class PngSequence:
-    """One PNG per frame (RGBA with ``alpha``), numbered from 1 like FFmpeg's image2 muxer."""
+    """One PNG per frame (RGBA with ``alpha``) from ``pattern`` (a printf pattern in an existing folder),
+    numbered from 1 like FFmpeg's image2 muxer."""
 
-    def __init__(self, path: str, info: VideoInfo, *, alpha: bool) -> None:
-        if "%" not in os.path.basename(path):
-            path = os.path.join(path, SEQUENCE_DEFAULT)
-        try:
-            sample = path % 1
-        except (TypeError, ValueError) as err:
-            raise OutputError(f"expected a PNG pattern with one number field like out/%05d.png, got {path!r}") \
-                from err
-        if Path(sample).suffix.lower() != ".png":
-            raise OutputError(f"image sequences are written as PNG: expected a .png pattern, got {path!r}")
-        try:
-            Path(sample).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot write {path}: {err.strerror}") from err
-        self.pattern, self.info, self.alpha = path, info, alpha
+    def __init__(self, pattern: str, info: VideoInfo, *, alpha: bool) -> None:
+        self.pattern, self.info, self.alpha = pattern, info, alpha
         self.frames = 0
 
     def write(self, frame: Frame) -> None:

@@ -21,6 +21,12 @@ NO_HIGHGUI = ("--preview needs OpenCV with GUI support, and this OpenCV has none
 NO_DISPLAY = "--preview needs a display, and none is set (DISPLAY/WAYLAND_DISPLAY): run it in a desktop session"
 
 
+def check_preview() -> None:
+    """--preview's needs, checked before any work: a display (Qt/GTK would abort the process without one)."""
+    if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise OutputError(NO_DISPLAY)
+
+
 class OpenCVWindow:
     """The real window. ``show`` draws a BGR image and returns the key pressed (-1 for none)."""
 

@@ -10,7 +10,8 @@ from ..frame import Frame, VideoInfo
 from .base import Sink, even, pad_to, with_channels
 
 V4L2LOOPBACK_HINT = ("no v4l2loopback device found: install v4l2loopback and load it with "
-                     "'sudo modprobe v4l2loopback exclusive_caps=1' (exclusive_caps=1 lets Chrome and Zoom see it)")
+                     "'sudo modprobe v4l2loopback exclusive_caps=1' (exclusive_caps=1 lets Chrome and Zoom see it), "
+                     "or run without a virtual camera: --no-vcam with --preview, -o FILE or --rtmp URL")
 
 
 class VirtualCameraSink(Sink):
