@@ -1,4 +1,5 @@
 """``u2live segment`` against the authors' published U2-Net† masks, and its handling of bad input."""
+import json
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ def run_cli(*args, cwd=None):
 def reference_masks(reference_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("masks")
     images = sorted((reference_dir / "test_images").iterdir())
-    result = run_cli("segment", *images, "--out-dir", out, "--backend", "torch")
+    result = run_cli("segment", *images, "--out-dir", out, "--backend", "torch", "--format", "mask,box")
     assert result.returncode == 0, result.stderr
     return images, out
 
@@ -34,6 +35,18 @@ def test_masks_match_the_authors_u2netp_results(reference_dir, reference_masks):
     assert len(errors) == 18
     assert np.mean(list(errors.values())) <= 0.010, errors
     assert max(errors.values()) <= 0.040, errors
+
+
+def test_boxes_match_the_published_masks_thresholded_the_same_way(reference_dir, reference_masks):
+    from u2live.salient import box_of
+
+    images, out = reference_masks
+    for image in images:
+        record = json.loads((out / f"{image.stem}.json").read_text())
+        theirs = np.asarray(Image.open(reference_dir / "u2netp_results" / f"{image.stem}.png").convert("L"))
+        assert (record["image"], record["height"], record["width"]) == (image.name, *theirs.shape)
+        assert record["threshold"] == 0.5 and record["regions"][0]["box"]
+        assert np.abs(np.subtract(record["box"], box_of(theirs, 0.5))).max() <= 2, image.name
 
 
 def test_cutout_is_rgba_with_the_mask_as_alpha(reference_dir, reference_masks, tmp_path):
@@ -82,3 +95,66 @@ def test_good_inputs_survive_a_bad_one(reference_dir, tmp_path):
     assert result.returncode == 1
     assert (tmp_path / "out" / "girl.png").is_file()
     assert "1 of 2 inputs failed" in result.stderr
+
+
+def test_folders_recursive_mirrored_with_every_format_apart(reference_dir, tmp_path):
+    source = reference_dir / "test_images"
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for name, where in [("girl.png", photos), ("im_27.png", photos / "sub")]:
+        (where / name).write_bytes((source / name).read_bytes())
+    (photos / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = run_cli("segment", photos, "-d", out, "-r", "--format", "mask,cutout,box,highlight", "--backend", "cpu")
+    assert result.returncode == 0, result.stderr
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["girl.cutout.png", "girl.highlight.png", "girl.json", "girl.png",
+                       "sub/im_27.cutout.png", "sub/im_27.highlight.png", "sub/im_27.json", "sub/im_27.png"]
+    mask = np.asarray(Image.open(out / "sub" / "im_27.png"))
+    cutout = np.asarray(Image.open(out / "sub" / "im_27.cutout.png"))
+    assert mask.ndim == 2 and cutout.shape == (*mask.shape, 4) and np.array_equal(cutout[:, :, 3], mask)
+    assert Image.open(out / "girl.highlight.png").mode == "RGB"
+    flat = run_cli("segment", photos, "-d", tmp_path / "flat", "--backend", "cpu")  # no -r: sub/ left out
+    assert flat.returncode == 0 and [p.name for p in (tmp_path / "flat").iterdir()] == ["girl.png"]
+
+
+def test_cutout_over_a_colour_and_the_threshold(reference_dir, tmp_path):
+    image = reference_dir / "test_images" / "girl.png"
+    result = run_cli("segment", image, "-d", tmp_path, "--format", "cutout,mask,box", "--bg", "color:0,255,0",
+                     "--threshold", "0.9", "--backend", "cpu")
+    assert result.returncode == 0, result.stderr
+    picture = np.asarray(Image.open(tmp_path / "girl.cutout.png"))
+    alpha = np.asarray(Image.open(tmp_path / "girl.png"))[:, :, None] / 255.0
+    expected = read_rgb(image) * alpha + np.array([0, 255, 0]) * (1 - alpha)
+    assert picture.shape == (*alpha.shape[:2], 3)
+    assert np.abs(picture - expected).max() <= 1
+    assert json.loads((tmp_path / "girl.json").read_text())["threshold"] == 0.9
+
+
+@pytest.mark.parametrize("case", ["same stem twice", "output onto an input", "bg without cutout", "no overwrite"])
+def test_clashes_are_refused_before_anything_is_written(reference_dir, tmp_path, case):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    girl = (reference_dir / "test_images" / "girl.png").read_bytes()
+    (photos / "girl.png").write_bytes(girl)
+    if case == "same stem twice":
+        (photos / "girl.jpg").write_bytes((reference_dir / "test_images" / "bike.jpg").read_bytes())
+        args, pattern = [photos, "-d", tmp_path / "out"], f"{photos / 'girl.jpg'} and {photos / 'girl.png'} would both be written to"
+    elif case == "output onto an input":
+        args, pattern = [photos, "-d", photos], f"output {photos / 'girl.png'} is the input image ({photos / 'girl.png'})"
+    elif case == "bg without cutout":
+        args, pattern = [photos, "-d", tmp_path / "out", "--bg", "#00ff00"], "--bg applies to --format cutout"
+    else:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "girl.json").write_text("{}")
+        args = [photos, "-d", tmp_path / "out", "--format", "mask,box", "-n"]
+        pattern = f"{tmp_path / 'out' / 'girl.json'} exists; not replacing it (--no-overwrite)"
+    before = sorted(tmp_path.rglob("*"))
+    _one_line_error(run_cli("segment", *args), pattern)
+    assert sorted(tmp_path.rglob("*")) == before
+    assert (photos / "girl.png").read_bytes() == girl
+
+
+def test_bad_format_and_empty_folder_are_one_line(tmp_path):
+    _one_line_error(run_cli("segment", tmp_path, "-d", tmp_path / "o", "--format", "mask,svg"), "mask,svg")
+    _one_line_error(run_cli("segment", tmp_path, "-d", tmp_path / "o"), f"no images in folder {tmp_path}")

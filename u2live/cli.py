@@ -18,35 +18,8 @@ from .errors import U2LiveError
 from .signals import Interrupted, graceful_interrupts
 
 
-# name -> (module, one line for ``u2live --help``): the module is imported only when the command runs
-COMMANDS = {
-    "segment": ("u2live.commands.segment", "Segment still images: write a mask or cut-out per image."),
-    "video": ("u2live.commands.video", "Replace the background of every frame of a video file."),
-    "webcam": ("u2live.commands.webcam", "Replace the background of a live camera feed."),
-    "bench": ("u2live.commands.bench", "Measure FPS and latency per backend and stage."),
-    "build-engine": ("u2live.commands.build_engine", "Compile the TensorRT FP16 engine ahead of time."),
-    "serve": ("u2live.commands.serve", "Serve the HTTP API and the web page."),
-}
-
-
 class U2LiveGroup(click.Group):
-    """Turns usage errors, our own errors and Ctrl-C into one line and an exit code, never a traceback.
-    Commands in :data:`COMMANDS` are loaded lazily (see the module docstring)."""
-
-    def list_commands(self, ctx):
-        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
-
-    def get_command(self, ctx, name):
-        if name in COMMANDS and name not in self.commands:
-            module = importlib.import_module(COMMANDS[name][0])
-            self.add_command(getattr(module, name.replace("-", "_")), name)
-        return super().get_command(ctx, name)
-
-    def format_commands(self, ctx, formatter):
-        rows = [(name, COMMANDS[name][1] if name in COMMANDS and name not in self.commands
-                 else self.commands[name].get_short_help_str(80)) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+    """Turns usage errors, our own errors and Ctrl-C into one line and an exit code, never a traceback."""
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -69,12 +42,45 @@ class U2LiveGroup(click.Group):
             _fail(f"internal error: {type(err).__name__}: {err} (set U2LIVE_DEBUG=1 for the traceback)", 1)
 
 
+#: every command: its module in u2live.commands, its click command there, and its one-line help for ``--help``
+#: (kept here so that ``u2live --help`` imports no command module: some import torch, seconds on a small machine;
+#: tests/test_api.py checks that each entry is a real command of that name)
+COMMANDS = {
+    "segment": ("segment", "segment", "Masks, cut-outs, boxes and highlights of still images and folders."),
+    "video": ("video", "video", "Replace the background of every frame of a video file, audio kept."),
+    "batch": ("batch", "batch", "Replace the background of many videos: local workers or a Ray cluster."),
+    "webcam": ("webcam", "webcam", "Replace the background of a live camera feed."),
+    "eval": ("eval", "eval_command", "Score saliency maps against ground truth (MAE, F, S, E, PR curve)."),
+    "bench": ("bench", "bench", "Measure speed: model-only and end-to-end FPS, latency, memory."),
+    "build-engine": ("build_engine", "build_engine", "Compile the TensorRT engine (NVIDIA GPU)."),
+    "serve": ("serve", "serve", "Serve the HTTP API and a web page."),
+}
+
+
+class LazyCommands(U2LiveGroup):
+    """Imports a command's module only when that command runs (or shows its own help): ``u2live segment`` with
+    the ``cpu`` backend never imports torch."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(f".commands.{module}", __package__), attr)
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"u2live: error: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=U2LiveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="u2live")
 @click.option("--verbose", "-v", is_flag=True,
               help="Also show the libraries' own messages (OpenCV, ONNX Runtime) and every backend's reason.")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODEL_NAMES = ("u2netp", "u2net")
+from .catalog import MODEL_NAMES  # noqa: F401  (defined without torch, for the CLI)
 
 
 def _upsample_like(src: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .backends import backend_choices
-from .model import MODEL_NAMES
+from .catalog import MODEL_NAMES
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 

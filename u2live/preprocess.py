@@ -6,11 +6,13 @@ Output: ``d0`` min-max normalised per image, resized bilinearly to the image's o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch  # imported where used: the CPU path (ONNX Runtime) runs without torch
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -32,6 +34,9 @@ def to_model_input_tensor(images: torch.Tensor, size: int) -> torch.Tensor:
     ``images``: [N, H, W, 3] uint8 RGB. Returns [N, 3, size, size] float32 on the same device. Bilinear without
     antialiasing, like ``cv2.INTER_LINEAR``.
     """
+    import torch
+    import torch.nn.functional as F
+
     x = images.permute(0, 3, 1, 2).float()  # [N, 3, H, W]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

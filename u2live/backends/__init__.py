@@ -1,29 +1,57 @@
-"""Backend registry: a plain dict from ``--backend`` name to :class:`Segmenter` class.
+"""Backend registry: a dict from ``--backend`` name to :class:`Segmenter` class.
 
 ``auto`` tries the registered backends in ``AUTO_ORDER`` (fastest first), reports on stderr which it picked and
 why each better one was not usable.
+
+The built-in classes are imported on first use of their entry, so that the ``cpu`` backend (ONNX Runtime) and the
+CLI's option parsing never import torch (seconds of start-up on a small machine); on a machine without an NVIDIA
+driver ``auto`` skips the GPU backends without importing them.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import sys
 
 from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
-from .onnx_runtime import OnnxRuntimeSegmenter
-from .tensorrt import TensorRTSegmenter
-from .torch_cuda import TorchCUDASegmenter
-from .torch_eager import TorchCPUSegmenter
 
-BACKENDS: dict[str, type[Segmenter]] = {}
+
+class _Registry(dict):
+    """name -> Segmenter class; an entry registered as ``(module, class name)`` is imported when first read."""
+
+    def __getitem__(self, name: str) -> type[Segmenter]:
+        value = super().__getitem__(name)
+        if isinstance(value, tuple):
+            module, attr = value
+            value = getattr(importlib.import_module(module, __name__), attr)
+            value.name = name
+            super().__setitem__(name, value)
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def values(self):
+        return [self[name] for name in self]
+
+    def items(self):
+        return [(name, self[name]) for name in self]
+
+
+BACKENDS: dict[str, type[Segmenter]] = _Registry()
 AUTO_ORDER: list[str] = []
+GPU_BACKENDS = ("tensorrt", "cuda")
 
 
-def register(name: str, cls: type[Segmenter], *, auto_rank: int | None = None) -> None:
-    """Add ``cls`` under ``name``; ``auto_rank`` places it in ``auto``'s order (lower is tried first)."""
-    cls.name = name
-    BACKENDS[name] = cls
+def register(name: str, cls, *, auto_rank: int | None = None) -> None:
+    """Add ``cls`` (a class, or ``(module, class name)`` to import on first use) under ``name``; ``auto_rank``
+    places it in ``auto``'s order (lower is tried first)."""
+    if not isinstance(cls, tuple):
+        cls.name = name
+    dict.__setitem__(BACKENDS, name, cls)
     if auto_rank is not None:
         _RANKS[name] = auto_rank
         AUTO_ORDER[:] = sorted(_RANKS, key=_RANKS.get)
@@ -31,10 +59,20 @@ def register(name: str, cls: type[Segmenter], *, auto_rank: int | None = None) -
 
 _RANKS: dict[str, int] = {}
 # auto's order, fastest first: TensorRT FP16 > torch CUDA (graphs) > ONNX Runtime on the CPU > eager torch.
-register("tensorrt", TensorRTSegmenter, auto_rank=0)
-register("cuda", TorchCUDASegmenter, auto_rank=1)
-register("cpu", OnnxRuntimeSegmenter, auto_rank=2)
-register("torch", TorchCPUSegmenter, auto_rank=99)
+register("tensorrt", (".tensorrt", "TensorRTSegmenter"), auto_rank=0)
+register("cuda", (".torch_cuda", "TorchCUDASegmenter"), auto_rank=1)
+register("cpu", (".onnx_runtime", "OnnxRuntimeSegmenter"), auto_rank=2)
+register("torch", (".torch_eager", "TorchCPUSegmenter"), auto_rank=99)
+
+
+def no_nvidia_driver() -> str | None:
+    """One line when this Linux machine plainly has no NVIDIA driver (no device node, no /proc entry, no WSL GPU),
+    so no CUDA backend can run; None when one may (the backend then checks properly)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg")):
+        return None
+    return "no CUDA GPU: no NVIDIA driver on this machine (no /dev/nvidiactl)"
 
 
 def backend_choices() -> list[str]:
@@ -58,9 +96,11 @@ def create(backend: str = "auto", *, log=None, **options) -> Segmenter:
 def _create_auto(log, **options) -> Segmenter:
     skipped = []
     for name in AUTO_ORDER:
-        cls = BACKENDS[name]
-        reason = cls.unavailable_reason()
+        reason = no_nvidia_driver() if name in GPU_BACKENDS else None
         if reason is None:
+            reason = BACKENDS[name].unavailable_reason()
+        if reason is None:
+            cls = BACKENDS[name]
             try:
                 segmenter = cls(log=log, **options)
             except BackendError as err:
@@ -71,6 +111,7 @@ def _create_auto(log, **options) -> Segmenter:
                 return segmenter
         skipped.append(f"{name}: {reason}")
     raise BackendError("no backend can run here: " + "; ".join(skipped))
+
 
 
 def _worth_saying() -> bool:

@@ -4,14 +4,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..closing import Closing
 from ..console import stderr_line
 from ..errors import InputError
 from ..preprocess import to_model_input, to_model_input_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 
 #: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone)
@@ -48,8 +51,9 @@ class Segmenter(Closing, ABC):
         self.weights = weights
         self.precision = precision or self.default_precision()
 
-    #: where ``infer_tensor`` wants its input (the GPU backends set their CUDA device)
-    device = torch.device("cpu")
+    #: where ``infer_tensor`` wants its input: None is the CPU (the GPU backends set their CUDA device). Not a
+    #: ``torch.device`` here, so that the ``cpu`` backend (ONNX Runtime) runs without importing torch.
+    device = None
 
     def default_precision(self) -> str:
         """The precision used when none is asked for (``--precision auto``); GPU backends decide per device."""
@@ -70,6 +74,8 @@ class Segmenter(Closing, ABC):
 
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """[N, 3, S, S] float32 on ``device`` -> [N, S, S] float32 on ``device``."""
+        import torch
+
         return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
 
     def predict_frames(self, images: torch.Tensor) -> torch.Tensor:
@@ -84,7 +90,9 @@ class TorchSegmenter(Segmenter, ABC):
     """A backend whose work is torch on ``device``: it implements ``infer_tensor``; ``infer`` goes through it."""
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device or "cpu", non_blocking=True)
         return self.infer_tensor(tensor).cpu().numpy()
 
     @abstractmethod

@@ -12,11 +12,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .. import outputs
 from ..errors import BackendError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def cache_dir() -> Path:
@@ -29,6 +31,8 @@ def cache_dir() -> Path:
 
 def weights_hash(module: torch.nn.Module) -> str:
     """sha256 of the module's parameters and buffers (names, shapes, dtypes, values), whatever file they came from."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in module.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()

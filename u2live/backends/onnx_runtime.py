@@ -47,19 +47,36 @@ class OnnxRuntimeSegmenter(Segmenter):
         super().__init__(**options)
         if self.precision not in PRECISIONS:
             raise BackendError(f"backend cpu runs {' or '.join(PRECISIONS)}, got --precision {self.precision}")
+        from . import graph_index
+
+        self.threads = cpu_threads()
+        index = graph_index.entry(self.model, self.weights, self.size, self.precision)
+        self.graph_path = index.lookup() if index else None
+        self.session = self._open(self.graph_path) if self.graph_path else None  # the fast start: no torch
+        if self.session is None:
+            self.graph_path = self._make_graph()
+            try:
+                self.session = session(self.graph_path, self.threads)
+            except Exception as err:
+                raise BackendError(f"ONNX Runtime cannot load {self.graph_path}: {type(err).__name__}: {err}; "
+                                   "delete it to export again") from err
+            if index:
+                index.remember(self.graph_path)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _make_graph(self):
+        """Our exported (or quantised) graph for these weights, made once and cached (this path imports torch)."""
         from . import export, quantize
 
         if self.precision == "int8":
-            self.graph_path = quantize.cached_int8(self.model, self.weights, self.size, log=self.log)
-        else:
-            self.graph_path, _ = export.cached_onnx(self.model, self.weights, self.size, log=self.log)
-        self.threads = cpu_threads()
+            return quantize.cached_int8(self.model, self.weights, self.size, log=self.log)
+        return export.cached_onnx(self.model, self.weights, self.size, log=self.log)[0]
+
+    def _open(self, path):
         try:
-            self.session = session(self.graph_path, self.threads)
-        except Exception as err:
-            raise BackendError(f"ONNX Runtime cannot load {self.graph_path}: {type(err).__name__}: {err}; "
-                               "delete it to export again") from err
-        self.input_name = self.session.get_inputs()[0].name
+            return session(path, self.threads)
+        except Exception:  # damaged: the full path checks, exports again and says so
+            return None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -35,11 +35,12 @@ def video(input_path, output, rtmp, preview, batch, **options):
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
             smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
-            **model) -> PipelineStats:
+            segmenter: backends.Segmenter | None = None, **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: check every output, open the source and the virtual camera (bad input
     fails before the model loads and before any file is created), then the model, the stages and the sinks; run
     the pipeline with a progress bar, and print the one-line summary. A failed run's error line says where the
-    frames written so far are kept."""
+    frames written so far are kept. A given ``segmenter`` (loaded once by the Python API or a batch worker) is
+    used and left open instead of loading one."""
     from ..sinks import check_sinks, check_vcam, kept_note, open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
@@ -54,7 +55,8 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
         if vcam:
             check_vcam(source.info)
-        segmenter = stack.enter_context(backends.create(**segmenter_options(**model)))
+        if segmenter is None:
+            segmenter = stack.enter_context(backends.create(**segmenter_options(**model)))
         stages = Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
                         device=segmenter_device(segmenter))
         stack.callback(stages.close)

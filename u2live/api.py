@@ -1,0 +1,164 @@
+"""The Python API: U2-Net† on still images and whole videos, the model loaded once and reused.
+
+>>> import u2live
+>>> model = u2live.load()                      # the bundled U2-Net†, the fastest backend here
+>>> mask = model.mask("photo.jpg")             # [H, W] uint8, at the image's own size
+>>> cutout = model.cutout("photo.jpg")         # [H, W, 4] uint8 RGBA, straight alpha, true colour
+>>> model.box("photo.jpg")["box"]              # [x0, y0, x1, y1] of the salient object (x1, y1 exclusive)
+>>> model.video("talk.mp4", "out.mp4", bg="beach.jpg")
+>>> u2live.remove("photo.jpg")                 # a one-off cut-out, as ``rembg.remove``
+
+Images are a path, a ``PIL.Image`` or an [H, W, 3] uint8 RGB array; results are numpy arrays
+(``PIL.Image.fromarray`` turns them into pictures). Nothing loads on import: the model loads in :func:`load`.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+
+from .closing import Closing
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .backends import Segmenter
+    from .stats import PipelineStats
+
+ImageLike = Union[str, "os.PathLike[str]", "Image.Image", np.ndarray]
+
+
+def load(*, backend: str = "auto", precision: str = "auto", size: int = 320, model: str = "u2netp",
+         weights: str | os.PathLike | None = None, log=None) -> Model:
+    """A ready :class:`Model`; the options are the CLI's ``--backend``, ``--precision``, ``--size``, ``--model``
+    and ``--weights``. ``log`` receives one-line messages (default: stderr)."""
+    return Model(backend=backend, precision=precision, size=size, model=model, weights=weights, log=log)
+
+
+class Model(Closing):
+    """U2-Net† loaded once (:func:`load`). Every method may be called any number of times, from one thread at a
+    time (calls are serialised by a lock). ``with u2live.load() as model:`` releases it at the end."""
+
+    def __init__(self, *, backend: str = "auto", precision: str = "auto", size: int = 320, model: str = "u2netp",
+                 weights: str | os.PathLike | None = None, log=None):
+        from . import backends
+        from .options import segmenter_options
+
+        options = segmenter_options(weights=None if weights is None else str(weights), model=model, size=size,
+                                    backend=backend, precision=precision)
+        self.segmenter: Segmenter = backends.create(log=log, **options)
+        self._lock = threading.Lock()
+
+    def mask(self, image: ImageLike) -> np.ndarray:
+        """[H, W] uint8 saliency mask (0..255) at the image's own size, post-processed as the authors do."""
+        with self._lock:
+            return mask_of(self.segmenter, as_rgb(image))
+
+    def cutout(self, image: ImageLike, *, bg: str | None = None) -> np.ndarray:
+        """The image with its mask as alpha: [H, W, 4] uint8 RGBA, straight alpha (colour not multiplied by it).
+        ``bg`` (``color:R,G,B``, ``#RRGGBB``, an image path, ``blur``) composites onto it instead: [H, W, 3]."""
+        rgb = as_rgb(image)
+        return cutout_of(rgb, self.mask(rgb), bg)
+
+    def box(self, image: ImageLike, *, threshold: float = 0.5, name: str = "") -> dict:
+        """The ``--format box`` record: ``{"image", "width", "height", "threshold", "box", "regions"}``."""
+        from .salient import box_record
+
+        return box_record(name, self.mask(image), threshold)
+
+    def highlight(self, image: ImageLike, *, threshold: float = 0.5) -> np.ndarray:
+        """[H, W, 3] uint8: the salient object emphasised (background dimmed and desaturated, outline and box)."""
+        from .salient import highlight
+
+        rgb = as_rgb(image)
+        return highlight(rgb, self.mask(rgb), threshold)
+
+    def video(self, input: str | os.PathLike, output: str | os.PathLike | None = None, *, bg: str = "blur",
+              mode: str = "composite", smoothing: str = "auto", max_frames: int | None = None,
+              rtmp: str | None = None, batch: int | None = None, progress: bool = False,
+              overwrite: bool = True) -> PipelineStats:
+        """Replace the background of every frame of ``input``, as ``u2live video`` does (audio kept), into
+        ``output`` and/or ``rtmp``; ``overwrite=False`` refuses an existing output (``--no-overwrite``). Returns
+        the run's statistics (frames, FPS, time per stage)."""
+        from .backgrounds import parse_background
+        from .commands.video import run_job
+
+        if output is None and rtmp is None:
+            raise InputError("nothing to write to: give output and/or rtmp")
+        with self._lock:
+            return run_job(str(input), live=False, output=None if output is None else Path(output), rtmp=rtmp,
+                           vcam=False, preview=False, batch=batch, background=parse_background(bg), mode=mode,
+                           smoothing=smoothing, max_frames=max_frames, quiet=not progress,
+                           overwrite=overwrite, segmenter=self.segmenter)
+
+    def describe(self) -> str:
+        """One line: backend, model, precision, size."""
+        return self.segmenter.describe()
+
+    def _close(self) -> None:
+        self.segmenter.close()
+
+
+_default: Model | None = None
+_default_lock = threading.Lock()
+
+
+def remove(image: ImageLike, *, bg: str | None = None) -> np.ndarray:
+    """A cut-out of one image (see :meth:`Model.cutout`) with a default model loaded on first use and kept."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = load()
+    return _default.cutout(image, bg=bg)
+
+
+def mask_of(segmenter: Segmenter, image: np.ndarray) -> np.ndarray:
+    """[H, W] uint8 mask of an [H, W, 3] uint8 RGB image: ``d0`` min-max normalised, resized bilinearly."""
+    from .preprocess import normalise_minmax, resize_mask, to_uint8
+
+    d0 = normalise_minmax(segmenter.predict([image]))[0]
+    return to_uint8(resize_mask(d0, *image.shape[:2]))
+
+
+def cutout_of(image: np.ndarray, mask: np.ndarray, bg: str | None = None) -> np.ndarray:
+    """RGBA [H, W, 4] (straight alpha) when ``bg`` is None or ``transparent``, else [H, W, 3] composited."""
+    if bg is None or bg.strip().lower() == "transparent":
+        return np.dstack([image, mask])
+    import torch
+
+    from .backgrounds import parse_background
+    from .compositor import composite
+
+    frame = torch.from_numpy(image if image.flags.writeable else image.copy())
+    alpha = torch.from_numpy(mask).float().div_(255.0)
+    with parse_background(bg).open(image.shape[1], image.shape[0]) as background:
+        return composite(frame, background.render(frame, alpha, 0.0), alpha).numpy()
+
+
+def as_rgb(image: ImageLike) -> np.ndarray:
+    """[H, W, 3] uint8 RGB from a path, a PIL image or an array ([H, W] gray and [H, W, 4] RGBA accepted)."""
+    from .images import read_rgb, to_rgb8
+
+    if isinstance(image, (str, os.PathLike)):
+        return read_rgb(image)
+    if isinstance(image, np.ndarray):
+        return _array_rgb(image)
+    if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image, without importing PIL here
+        from PIL import ImageOps
+
+        return to_rgb8(ImageOps.exif_transpose(image))
+    raise InputError(f"expected an image path, a PIL image or a numpy array, got {type(image).__name__}")
+
+
+def _array_rgb(array: np.ndarray) -> np.ndarray:
+    if array.dtype != np.uint8:
+        raise InputError(f"expected a uint8 image array, got {array.dtype}")
+    if array.ndim == 2:
+        return np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[:, :, :3])
+    raise InputError(f"expected an [H, W, 3] RGB array, got shape {array.shape}")
