@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     import torch
 
 
-#: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone)
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
 
 

@@ -21,8 +21,8 @@ import torch
 from ..console import stderr_line
 from ..errors import BackendError
 from . import engine_cache
-from .base import DTYPES, TorchSegmenter
-from .torch_cuda import FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
+from .base import TorchSegmenter
+from .torch_cuda import DTYPES, FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
 
 MISSING = 'torch-tensorrt is not installed: pip install "u2live[tensorrt]"'
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import torch
 
 from ..errors import BackendError
-from .base import DTYPES, TorchSegmenter
+from .base import TorchSegmenter
 
 FP16_MIN_CAPABILITY = (7, 5)
+#: torch dtype per ``--precision`` for the torch GPU backends (tensorrt too; int8 is the cpu backend's alone)
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def cuda_unavailable_reason() -> str | None:

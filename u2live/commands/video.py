@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import click
@@ -35,12 +36,13 @@ def video(input_path, output, rtmp, preview, batch, **options):
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
             smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
-            segmenter: backends.Segmenter | None = None, **model) -> PipelineStats:
+            segmenter: backends.Segmenter | None = None, on_frame: Callable[[], None] | None = None,
+            **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: check every output, open the source and the virtual camera (bad input
     fails before the model loads and before any file is created), then the model, the stages and the sinks; run
     the pipeline with a progress bar, and print the one-line summary. A failed run's error line says where the
     frames written so far are kept. A given ``segmenter`` (loaded once by the Python API or a batch worker) is
-    used and left open instead of loading one."""
+    used and left open instead of loading one; ``on_frame`` is called after each frame reached every output."""
     from ..sinks import check_sinks, check_vcam, kept_note, open_sinks
     from ..smoothing import make_smoother
     from ..sources import open_source
@@ -65,9 +67,10 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         total = _total(source.info.frames, max_frames) if not live else max_frames
         stack.callback(_summary, stats, quiet)  # runs after the bar below is closed
         bar = stack.enter_context(progress_bar(total=total, disable=quiet))
+        done = bar.update if on_frame is None else lambda n: (bar.update(n), on_frame())
         try:
             run_pipeline(source, segmenter, stages, sinks, batch=1 if live else batch or default_batch(segmenter),
-                         max_frames=max_frames, stats=stats, stop_event=stop, on_frame=lambda _f: bar.update(1),
+                         max_frames=max_frames, stats=stats, stop_event=stop, on_frame=lambda _f: done(1),
                          queue_size=2 if live else 8)
         except U2LiveError as err:
             err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
