@@ -90,8 +90,8 @@ def test_ray_local_cluster_processes_the_same_batch(clips, tmp_path):
     out = tmp_path / "out"
     env_without_cluster = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     result = subprocess.run([sys.executable, "-m", "u2live", "batch", str(clips), "--recursive", "--out-dir",
-                             str(out), "--ray", *MODEL], capture_output=True, text=True, timeout=600,
-                            env=env_without_cluster)
+                             str(out), "--ray", "--jobs", "2", *MODEL], capture_output=True, text=True,
+                            timeout=600, env=env_without_cluster)  # a local cluster: ray.init(num_cpus=2)
     assert "batch on Ray: 2 workers" in result.stderr, result.stderr
     check_outputs(out, result)
 

@@ -32,20 +32,22 @@ class _Actor:
         return self.worker.run(task)
 
 
-def run_ray(tasks: Sequence[Task], options: dict, *, address: str | None, cpu_threads: int,
+def run_ray(tasks: Sequence[Task], options: dict, *, address: str | None, cpu_threads: int, jobs: int | None,
             on_frames: Callable[[int], None], on_result: Callable[[Result], None],
             log: Callable[[str], None]) -> None:
-    """Process ``tasks`` on Ray actors; ``on_frames``/``on_result`` are called here as each file finishes."""
+    """Process ``tasks`` on Ray actors; ``on_frames``/``on_result`` are called here as each file finishes.
+    ``jobs`` caps the actors; a local cluster started here gets that many CPU slots (else every core)."""
     ray = _import_ray()
     started_here = not address and not os.environ.get("RAY_ADDRESS")
+    local = {"num_cpus": jobs * cpu_threads} if started_here and jobs else {}
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True, logging_level="ERROR")
+                 ignore_reinit_error=True, logging_level="ERROR", **local)
     except Exception as err:  # noqa: BLE001 - Ray raises many kinds (ConnectionError, RuntimeError, ...)
         raise BackendError(f"cannot join the Ray cluster {address or os.environ.get('RAY_ADDRESS', '')}: "
                            f"{type(err).__name__}: {err}".rstrip(": ")) from err
     try:
-        actors = _start_actors(ray, options, cpu_threads, min(len(tasks), _slots(ray, cpu_threads)[0]), log)
+        actors = _start_actors(ray, options, cpu_threads, min(len(tasks), jobs or len(tasks), _slots(ray, cpu_threads)[0]), log)
         try:
             from ray.util import ActorPool
 

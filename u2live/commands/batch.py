@@ -26,7 +26,8 @@ CPU_THREADS_PER_WORKER = 1
 @click.option("--redo", is_flag=True, help="Process inputs whose output already exists (default: skip them).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Local worker processes. Default: one per GPU, else one per CPU core (each worker loads the "
-                   "model once and takes the next file when done).")
+                   "model once and takes the next file when done). With --ray: at most this many Ray workers, "
+                   "and the CPU slots of a local cluster started here.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
               help="Run on a Ray cluster (pip install 'u2live[ray]'): --ray alone joins $RAY_ADDRESS or starts a "
                    "local cluster; --ray HOST:6379 joins that one. Inputs and --out-dir must be reachable at the "
@@ -65,8 +66,8 @@ def _run(tasks, options: dict, *, jobs, ray_address, report) -> None:
     if ray_address is not None:
         from ..batch.cluster import run_ray
 
-        run_ray(tasks, options, address=ray_address, cpu_threads=CPU_THREADS_PER_WORKER, on_frames=report.frames,
-                on_result=report.result, log=report.line)
+        run_ray(tasks, options, address=ray_address, cpu_threads=CPU_THREADS_PER_WORKER, jobs=jobs,
+                on_frames=report.frames, on_result=report.result, log=report.line)
         return
     from ..batch.local import run_local, usable_cores
 
