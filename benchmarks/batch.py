@@ -28,11 +28,11 @@ CUTS = [("Megamind.avi", 0, 2), ("Megamind.avi", 2, 2), ("Megamind.avi", 4, 2), 
         ("Megamind.avi", 8, 2), ("tree.avi", 0, 2)]
 
 
-def make_clips(media: Path, folder: Path) -> int:
-    """The six clips in ``folder``; returns their total frame count."""
+def make_clips(media: Path, folder: Path) -> list[int]:
+    """The six clips in ``folder``; returns their frame counts."""
     import av
 
-    frames = 0
+    frames = []
     for i, (name, start, seconds) in enumerate(CUTS):
         out = folder / f"clip{i}.mkv"
         # -ss after -i (decode from the start, cut exactly): seeking the input starts the audio 0.4 s after the
@@ -40,8 +40,14 @@ def make_clips(media: Path, folder: Path) -> int:
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(media / name), "-ss", str(start), "-t",
                         str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(out)], check=True)
         with av.open(str(out)) as container:
-            frames += sum(1 for _ in container.decode(video=0))
+            frames.append(sum(1 for _ in container.decode(video=0)))
     return frames
+
+
+def processed_frames(clip_frames: list[int], extra: list[str]) -> int:
+    """The frames a batch processes: every clip's, or at most --max-frames of each when that is among ``extra``."""
+    limit = int(extra[extra.index("--max-frames") + 1]) if "--max-frames" in extra else None
+    return sum(min(n, limit) if limit else n for n in clip_frames)
 
 
 def run_once(config: list[str], inputs: Path, out: Path, extra: list[str]) -> float:
@@ -66,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="u2live-batch-bench-") as scratch:
         inputs = Path(scratch) / "in"
         inputs.mkdir()
-        frames = make_clips(args.media, inputs)
+        frames = processed_frames(make_clips(args.media, inputs), args.extra)
         times = {name: [] for name in CONFIGS}
         load_before = os.getloadavg()[0]
         for _ in range(args.rounds):
@@ -82,7 +88,7 @@ def main() -> None:
     report = {"created": time.strftime("%Y-%m-%d %H:%M"), "machine": machine, "clips": len(CUTS),
               "frames": frames, "options": args.extra, "rows": rows}
     lines = [f"`python benchmarks/batch.py {' '.join(args.extra)}`, {report['created']}: {len(CUTS)} clips, "
-             f"{frames} frames, whole `u2live batch` processes, {args.rounds} interleaved rounds; {describe(machine)}.",
+             f"{frames} frames, whole `u2live batch` processes, {args.rounds} round(s), configurations interleaved; {describe(machine)}.",
              "", "| configuration | median wall s | total FPS | vs --jobs 1 |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| `{r['config']}` | {r['median_s']} | {r['fps']} | {r['speedup']}x |" for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)

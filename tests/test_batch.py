@@ -33,12 +33,13 @@ def streams(path):
 
 @pytest.fixture
 def clips(tmp_path, write_clip):
-    """in/a.mp4 (12 frames at 12 fps, with audio), in/sub/b.mkv (10, no audio), in/broken.mp4 (not a video)."""
+    """in/a.mp4 (12 frames at 12 fps, with audio), in/sub/b.mkv (10, no audio), in/broken.mp4 (a clip truncated to 2/3 of its bytes)."""
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     write_clip(folder / "a.mp4", frames=12)
     write_clip(folder / "sub" / "b.mkv", frames=10, audio=False)
-    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(3000))
+    whole = write_clip(tmp_path / "whole.mp4", frames=12).read_bytes()
+    (folder / "broken.mp4").write_bytes(whole[:len(whole) * 2 // 3])  # cut short, as by a failed copy
     return folder
 
 
@@ -68,6 +69,7 @@ def test_plan_mirrors_folders_skips_finished_and_refuses_collisions(clips, tmp_p
 def check_outputs(out, result):
     assert result.returncode == 1, result.stderr
     assert "failed: " in result.stderr and "broken.mp4" in result.stderr and "2 done" in result.stderr
+    assert "; 22 frames in " in result.stderr  # the progress count over the batch: 12 + 10, the bad file none
     assert streams(out / "a.mp4")[0] == 12 and abs(streams(out / "a.mp4")[1] - 1.0) < 0.1
     assert streams(out / "sub" / "b.mp4") == (10, 0)
     assert not (out / "broken.mp4").exists()  # nothing under a final name for the file that failed
