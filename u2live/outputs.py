@@ -50,10 +50,11 @@ def same_file(a, b) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _named(paths) -> dict:
-    """{path: label} from a mapping, or from an iterable (the label is then the path itself); None entries go."""
-    items = paths.items() if isinstance(paths, Mapping) else ((p, None) for p in paths)
-    return {p: label for p, label in items if p is not None}
+def _named(paths) -> list[tuple]:
+    """[(path, label)] from a mapping, from (path, label) pairs, or from paths (label None); None paths go. A list,
+    not a dict: two writers of one name are exactly what :func:`refuse_overwriting_inputs` must see."""
+    items = paths.items() if isinstance(paths, Mapping) else (p if isinstance(p, tuple) else (p, None) for p in paths)
+    return [(p, label) for p, label in items if p is not None]
 
 
 def _key(path) -> str:
@@ -63,23 +64,24 @@ def _key(path) -> str:
 
 def refuse_overwriting_inputs(outputs, inputs) -> None:
     """Raise :class:`InputError` (one line naming both paths) when an output is one of the inputs, or two outputs
-    are one file. ``outputs`` and ``inputs`` are iterables of paths, or mappings {path: what it is} (e.g.
-    ``{bg: "background"}``, or for outputs ``{mask: input image it comes from}``) that make the message clearer."""
+    are one file. ``outputs`` and ``inputs`` are iterables of paths or of (path, what it is) pairs, or mappings
+    {path: what it is} (e.g. ``{bg: "background"}``, or for outputs the input each comes from) that make the
+    message clearer."""
     outputs, inputs = _named(outputs), _named(inputs)
-    seen: dict[str, object] = {}
-    for out, origin in outputs.items():
-        for source, role in inputs.items():
+    seen: dict[str, tuple] = {}  # _key(output) -> (output, origin)
+    for out, origin in outputs:
+        for source, role in inputs:
             if same_file(out, source) or _key(out) == _key(source):
                 what = f"the {role}" if role else "an input"
                 raise InputError(f"output {out} is {what} ({source}): writing it would destroy it; "
                                  "choose another output name")
         key = _key(out)
-        clash = seen.get(key) or next((o for o in seen.values() if same_file(o, out)), None)
+        clash = seen.get(key) or next((pair for pair in seen.values() if same_file(pair[0], out)), None)
         if clash is not None:
-            first, second = outputs[clash] or clash, origin or out
+            first, second = clash[1] or clash[0], origin or out
             raise InputError(f"{first} and {second} would both be written to {out}: one would be lost; "
                              "write them to different names or folders")
-        seen[key] = out
+        seen[key] = (out, origin)
 
 
 def check_target(path, *, overwrite: bool) -> None:

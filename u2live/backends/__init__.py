@@ -121,6 +121,7 @@ def _create_auto(log, auto_precision: dict[str, str], **options) -> Segmenter:
     raise BackendError("no backend can run here: " + "; ".join(skipped))
 
 
+
 def _worth_saying() -> bool:
     """Why faster backends were skipped matters with --verbose, or where an NVIDIA GPU is there and unused;
     on a machine without one, "install a CUDA build of torch" on every run is noise."""

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
 
 
-
-
 def check_size(size: int) -> int:
     if not isinstance(size, int) or size <= 0 or size % 32:
         raise InputError(f"--size must be a positive multiple of 32 (the network pools 5 times), got {size}")

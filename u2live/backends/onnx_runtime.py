@@ -17,11 +17,14 @@ PRECISIONS = ("fp32", "int8")
 
 
 def cpu_threads() -> int:
-    """The cores this process may run on: one compute thread per core reaches the FP32 peak (more only contend)."""
+    """The cores this process may run on: one compute thread per core reaches the FP32 peak (more only contend).
+    ``OMP_NUM_THREADS``, where set (a batch worker's share, a Ray actor's ``num_cpus``), caps it."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    share = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(share)) if share.isdigit() and int(share) > 0 else cores
 
 
 def session(path, threads: int | None = None):

@@ -11,11 +11,10 @@ import torch
 from ..errors import BackendError
 from .base import TorchSegmenter
 
-#: torch dtype per ``--precision`` for the torch GPU backends (int8 is the ONNX Runtime backend's alone); here, not
-#: in base.py, which the cpu backend imports without torch
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
-
 FP16_MIN_CAPABILITY = (7, 5)
+#: torch dtype per ``--precision`` for the torch GPU backends (tensorrt too; int8 is the cpu backend's alone); here,
+#: not in base.py, which the cpu backend imports without torch
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def cuda_unavailable_reason() -> str | None:

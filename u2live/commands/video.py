@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import click
@@ -41,13 +42,14 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
             smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             sync: bool = False, warp: bool = True, segmenter: backends.Segmenter | None = None,
+            on_frame: Callable[[], None] | None = None,
             **model) -> PipelineStats:
     """What ``video`` and ``webcam`` share: check every output, open the source and the virtual camera (bad input
     fails before the model loads and before any file is created), then the model, the stages and the sinks; run
     the pipeline with a progress bar, and print the one-line summary. A failed run's error line says where the
     frames written so far are kept. A live source runs at the camera's rate with the model beside it
-    (:mod:`u2live.live`), unless ``sync``. A given ``segmenter`` (the Python API's, loaded once) is used and left
-    open instead of loading one."""
+    (:mod:`u2live.live`), unless ``sync``. A given ``segmenter`` (loaded once by the Python API or a batch worker)
+    is used and left open instead of loading one; ``on_frame`` is called after each frame reached every output."""
     from ..live import run_live
     from ..sinks import check_sinks, check_vcam, kept_note, open_sinks
     from ..smoothing import make_smoother
@@ -79,13 +81,14 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         stack.callback(_summary, stats, quiet, seen if live else None)  # runs after the bar below is closed
         bar = stack.enter_context(progress_bar(total=total, disable=quiet))
 
-
-        def on_frame(frame) -> None:
+        def written(frame) -> None:
             seen[0] = max(seen[0], frame.index)
             bar.update(1)
+            if on_frame is not None:
+                on_frame()
 
         stats.camera_fps = float(source.info.fps) if live else None
-        common = dict(max_frames=max_frames, stats=stats, stop_event=stop, on_frame=on_frame)
+        common = dict(max_frames=max_frames, stats=stats, stop_event=stop, on_frame=written)
         try:
             if live and not sync:
                 run_live(source, segmenter, stages, sinks, warp=warp, queue_size=2, **common)

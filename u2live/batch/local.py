@@ -1,0 +1,148 @@
+"""Local batch workers: one process per share of the machine, files handed out from one queue.
+
+Processes, not threads: each worker's model, decoder and encoder run in parallel without the GIL, and a worker
+that crashes (out of memory, say) fails its file, not the batch. Workers ignore SIGINT; on Ctrl-C the parent sets
+the stop event, each worker ends its file as failed at its next frame (kept under the partial name, never the
+final one) and exits.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from collections.abc import Callable, Sequence
+
+from ..errors import BackendError
+from .plan import Task
+from .worker import Result, Worker, claim_share
+
+POLL_SECONDS = 0.2
+FRAME_REPORT_SECONDS = 0.25  # frame counts travel to the parent in bunches, not one message per frame
+STOP_SECONDS = 30.0  # after a stop, how long workers get to close their files before they are terminated
+
+
+def usable_cores() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def shares(jobs: int, gpus: int) -> list[dict]:
+    """What each of ``jobs`` workers gets: a GPU each when there are GPUs, else the cores split evenly."""
+    if gpus:
+        return [{"gpu": i % gpus} for i in range(jobs)]
+    cores = usable_cores()
+    per = max(1, len(cores) // jobs)
+    return [{"cores": cores[(i * per) % len(cores):][:per] or cores[:per]} for i in range(jobs)]
+
+
+def run_local(tasks: Sequence[Task], options: dict, *, jobs: int, gpus: int = 0,
+              on_frames: Callable[[int], None], on_result: Callable[[Result], None]) -> None:
+    """Process ``tasks`` with ``jobs`` worker processes; ``on_frames(n)`` and ``on_result(result)`` are called in
+    this thread as work progresses. Ctrl-C (KeyboardInterrupt here) stops every worker, then propagates."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or torch state
+    todo, events, stop = context.Queue(), context.Queue(), context.Event()
+    for task in tasks:
+        todo.put(task)
+    jobs = max(1, min(jobs, len(tasks)))
+    workers = [context.Process(target=_work, args=(share, options, todo, events, stop), daemon=True,
+                               name=f"u2live-batch-{i}") for i, share in enumerate(shares(jobs, gpus))]
+    for _ in workers:
+        todo.put(None)  # one end marker per worker
+    for worker in workers:
+        worker.start()
+    try:
+        _collect(len(tasks), workers, events, on_frames, on_result)
+    except BaseException:
+        stop.set()
+        _wait_then_terminate(workers)
+        raise
+    for worker in workers:
+        worker.join()
+
+
+def _collect(count: int, workers, events, on_frames, on_result) -> None:
+    """Relay the workers' events until every task has a result; a worker that dies fails the file it held."""
+    holding: dict[str, Task] = {}  # worker name -> the task it is on
+    done = 0
+    while done < count:
+        try:
+            kind, name, payload = events.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            for worker in workers:
+                if not worker.is_alive() and worker.name in holding:
+                    task = holding.pop(worker.name)
+                    on_result(Result(str(task.input), str(task.output),
+                                     error=f"the worker processing it died (exit code {worker.exitcode})"))
+                    done += 1
+            if not any(worker.is_alive() for worker in workers) and done < count:
+                raise BackendError(f"every batch worker has exited with {count - done} files left")
+            continue
+        if kind == "start":
+            holding[name] = payload
+        elif kind == "frames":
+            on_frames(payload)
+        elif kind == "result":
+            holding.pop(name, None)
+            on_result(payload)
+            done += 1
+        elif kind == "fatal":  # the model cannot load: every worker would say the same
+            raise BackendError(payload)
+
+
+def _wait_then_terminate(workers) -> None:
+    deadline = time.monotonic() + STOP_SECONDS
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.terminate()  # its temporary file stays under the partial-… name, never the final one
+            worker.join()
+
+
+def _work(share: dict, options: dict, todo, events, stop) -> None:
+    """A worker process: claim its share, load the model once, process tasks until the end marker or a stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    name = multiprocessing.current_process().name
+    claim_share(**share)
+    try:
+        worker = Worker(options)
+    except Exception as err:  # noqa: BLE001 - reported to the parent as one line
+        events.put(("fatal", name, f"a batch worker cannot load the model: {err}"))
+        return
+    with _FrameReporter(events, name) as report:
+        while not stop.is_set():
+            task = todo.get()
+            if task is None:
+                break
+            events.put(("start", name, task))
+            result = worker.run(task, on_frame=report, stopped=stop.is_set)
+            report.flush()
+            events.put(("result", name, result))
+    worker.close()
+
+
+class _FrameReporter:
+    """Counts frames and sends the count to the parent at most every FRAME_REPORT_SECONDS."""
+
+    def __init__(self, events, name: str):
+        self.events, self.name = events, name
+        self.pending, self.sent_at = 0, time.monotonic()
+
+    def __call__(self) -> None:
+        self.pending += 1
+        if time.monotonic() - self.sent_at >= FRAME_REPORT_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.events.put(("frames", self.name, self.pending))
+        self.pending, self.sent_at = 0, time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()
