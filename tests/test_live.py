@@ -25,6 +25,8 @@ from u2live.smoothing import make_smoother
 from u2live.sources import open_source
 from u2live.stats import PipelineStats
 
+from fakes import RecordingSink
+
 SIZE = 64
 
 
@@ -49,20 +51,6 @@ def no_thread_outlives_the_run():
         time.sleep(0.05)
     left = [t.name for t in set(threading.enumerate()) - before]
     assert not left, f"threads outlived the run: {left}"
-
-
-class RecordingSink:
-    """Keeps what it is given (a test stand-in for a sink; the real sinks have their own tests)."""
-
-    def __init__(self):
-        self.frames: list[Frame] = []
-        self.closed = 0
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        self.closed += 1
 
 
 class RecordingSmoother:

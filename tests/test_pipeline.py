@@ -23,6 +23,8 @@ from u2live.smoothing import make_smoother
 from u2live.sources import open_source
 from u2live.stats import STAGES, PipelineStats
 
+from fakes import RecordingSink
+
 SIZE = 160
 BACKEND = os.environ.get("U2LIVE_TEST_BACKEND", "torch")
 
@@ -31,20 +33,6 @@ BACKEND = os.environ.get("U2LIVE_TEST_BACKEND", "torch")
 def segmenter():
     with backends.create(BACKEND, size=SIZE) as seg:
         yield seg
-
-
-class RecordingSink:
-    """Keeps what it is given (a test stand-in for a sink; the real sinks have their own tests)."""
-
-    def __init__(self):
-        self.frames: list[Frame] = []
-        self.closed = 0
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        self.closed += 1
 
 
 class FailingSink(RecordingSink):
