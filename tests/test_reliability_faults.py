@@ -42,6 +42,11 @@ def reported_frames(stderr: str) -> int:
     return int(found[-1])
 
 
+def partial(out):
+    """Where a failed run keeps the frames it wrote (issue 9): ``out.partial.mp4``; the target is never created."""
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
 def error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.startswith("u2live: error:")]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -108,10 +113,11 @@ def test_camera_that_disappears_stops_the_run_with_a_message_and_the_file_finali
                             text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     line = error_line(result.stderr)
-    assert line == ("u2live: error: camera 0 stopped delivering frames (no frame for 3 s); "
-                    "was it unplugged or taken by another program?")
     frames = reported_frames(result.stderr)
-    assert 0 < frames <= 40 and decoded(out) == frames
+    assert line == ("u2live: error: camera 0 stopped delivering frames (no frame for 3 s); "
+                    f"was it unplugged or taken by another program? (the {frames} frames written are kept in "
+                    f"{partial(out)})")
+    assert 0 < frames <= 40 and decoded(partial(out)) == frames and not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------- full disk
@@ -142,8 +148,8 @@ def test_file_size_limit_stops_with_a_clear_error_and_the_file_plays(big_frames_
     assert result.returncode == 1, result.stderr
     assert "file size limit (ulimit -f) is nearly reached" in error_line(result.stderr)
     frames = reported_frames(result.stderr)
-    assert 0 < frames < 160 and decoded(out) == frames
-    assert out.stat().st_size <= 3_000_000
+    assert 0 < frames < 160 and decoded(partial(out)) == frames and not out.exists()
+    assert partial(out).stat().st_size <= 3_000_000
 
 
 @pytest.fixture
@@ -166,7 +172,7 @@ def test_full_disk_stops_with_a_clear_error_and_the_file_plays(big_frames_clip, 
     assert result.returncode == 1, result.stderr
     assert "the disk is nearly full" in error_line(result.stderr)
     frames = reported_frames(result.stderr)
-    assert 0 < frames < 160 and decoded(out) == frames
+    assert 0 < frames < 160 and decoded(partial(out)) == frames and not out.exists()
 
 
 # ---------------------------------------------------------------------------------------------- failing stage
@@ -236,5 +242,6 @@ def test_failing_stage_stops_the_pipeline_promptly_and_joins_every_thread(tmp_pa
     print(f"pipeline stopped {stopped_in:.2f} s after the {where} failed")
     assert stopped_in < 5.0, f"took {stopped_in:.1f} s to stop"  # a hang guard, not a speed claim
     assert live_u2live_threads() - before == set()  # this run's writer and file reader were joined
-    assert broken_sink.closed and decoded(out) == file_sink.frames  # the real file was finalised with what it got
+    # the real file was finalised with what it got, under the partial name (a failed run never makes the target)
+    assert broken_sink.closed and file_sink.kept == partial(out) and decoded(partial(out)) == file_sink.frames
     assert 10 <= file_sink.frames <= 11  # the 11th reached the file before the sink after it broke
