@@ -63,17 +63,19 @@ class LazyCommands(U2LiveGroup):
     the ``cpu`` backend never imports torch."""
 
     def list_commands(self, ctx):
-        return list(COMMANDS)
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 
     def get_command(self, ctx, name):
-        if name not in COMMANDS:
-            return None
+        if name not in COMMANDS:  # one added with @main.command() (plugins, tests)
+            return super().get_command(ctx, name)
         module, attr, _ = COMMANDS[name]
         return getattr(importlib.import_module(f".commands.{module}", __package__), attr)
 
     def format_commands(self, ctx, formatter):
+        rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        rows += [(name, self.commands[name].get_short_help_str(80)) for name in self.commands if name not in COMMANDS]
         with formatter.section("Commands"):
-            formatter.write_dl([(name, short) for name, (_, _, short) in COMMANDS.items()])
+            formatter.write_dl(rows)
 
 
 def _fail(message: str, code: int) -> None:
