@@ -132,10 +132,11 @@ def test_ctrl_c_leaves_a_playable_file_and_exits_130(megamind, tmp_path):
 
 
 def _wait_for_frames(path, process, timeout=300):
-    """Until the encoder has put some frames in the file (its size grows past a few tens of kB)."""
+    """Until the encoder has put some frames in the file (its size grows past a few tens of kB). The run writes
+    ``<stem>.partial-xxxx<suffix>`` beside the target and moves it into place at the end (u2live.outputs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if path.exists() and path.stat().st_size > 40_000:
+        if any(p.stat().st_size > 40_000 for p in path.parent.glob(f"{path.stem}.partial-*{path.suffix}")):
             return
         time.sleep(0.2)
     raise AssertionError(f"no frames written before the deadline (exit code {process.poll()})")
