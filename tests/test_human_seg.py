@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from u2live import backends, catalog, model, weights
+from u2live import backends, catalog, model
 from u2live.backends.export import onnx_bytes
 
 SIZE = 64

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .catalog import ASSETS, BUNDLED, MODEL_NAMES, REMBG_CACHE, default_weights_path  # noqa: F401
+from .catalog import BUNDLED, MODEL_NAMES, default_weights_path
 from .errors import WeightsError
 from .model import U2Net, build, fold_batchnorm, is_folded
 
