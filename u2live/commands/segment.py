@@ -75,18 +75,13 @@ def find_images(inputs, recursive: bool) -> list[tuple[Path, Path]]:
 def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overwrite: bool = True) -> list[Job]:
     """Every output of every input, refusing two writers of one file, outputs that would replace an input, and
     (``overwrite`` False) outputs that exist."""
-    jobs, writers = [], {}
-    for image, folder in find_images(inputs, recursive):
-        outputs = {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()}
-        for output in outputs.values():
-            key = output.resolve()  # two spellings of one file are one key
-            if key in writers and writers[key][1] != image:
-                raise InputError(f"{writers[key][1]} and {image} would both be written to {output}: one would be "
-                                 "lost; rename one, or segment them into different --out-dir folders")
-            writers[key] = output, image
-            check_target(output, overwrite=overwrite)
-        jobs.append(Job(image, outputs))
-    refuse_overwriting_inputs(dict(writers.values()), {job.image: "input image" for job in jobs})
+    jobs = [Job(image, {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()})
+            for image, folder in find_images(inputs, recursive)]
+    # (output, the image it comes from) pairs: two images on one output name are refused there, naming both
+    pairs = [(output, job.image) for job in jobs for output in job.outputs.values()]
+    refuse_overwriting_inputs(pairs, {job.image: "input image" for job in jobs})
+    for output, _ in pairs:
+        check_target(output, overwrite=overwrite)
     return jobs
 
 
