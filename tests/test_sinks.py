@@ -2,6 +2,7 @@
 pyvirtualcam's real ``Camera`` with a recording backend, the preview window's overlay and keys."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -86,6 +87,28 @@ def test_interrupted_output_plays_and_holds_every_frame_written(write_clip, tmp_
                     raise KeyboardInterrupt
     got = probe(out)
     assert got["frames"] == 10 and got["audio"][0] == "aac" and got["audio"][2] <= 10 / 12 + 0.1
+
+
+def x264_settings(path) -> str:
+    """The option string x264 writes into every H.264 stream it makes ("... subme=7 ... rc_lookahead=12 ...")."""
+    data = open(path, "rb").read()
+    start = data.index(b"x264 - core")
+    return data[start:data.index(b"\x00", start)].decode("ascii", "replace")
+
+
+@pytest.mark.parametrize("live, preset", [(False, "subme=7"), (True, "subme=0")])
+def test_a_live_recording_is_encoded_fast_and_a_file_job_at_medium(write_clip, tmp_path, live, preset):
+    """x264's medium preset (subme=7) for u2live video; ultrafast (subme=0, no CABAC) for a recording of a live
+    run, which must keep up with the camera on the CPU that also runs the model (u2live/sinks/file.py)."""
+    clip, out = write_clip(tmp_path / "clip.mp4", frames=6, audio=False), tmp_path / "out.mp4"
+    with open_source(str(clip), live=False) as source:
+        info = dataclasses.replace(source.info, live=live)
+        with FileSink(out, info) as sink:
+            for frame in source:
+                sink.write(frame)
+    settings = x264_settings(out)
+    assert preset in settings and ("cabac=0" in settings) == live
+    assert probe(out)["frames"] == 6
 
 
 def test_odd_frame_size_is_padded_not_refused(write_clip, tmp_path):

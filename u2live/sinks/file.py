@@ -17,6 +17,11 @@ from .encoding import VideoCodec, VideoEncoder
 from .space import SpaceGuard
 
 H264 = dict(codec="libx264", pix_fmt="yuv420p", options={"preset": "medium", "crf": 18})
+# A live recording must keep up with the camera beside the model: at 1280x720 on one core of the 2-core EPYC x264
+# took 56 ms a frame at medium, 31 at veryfast, 9 at ultrafast (benchmarks/results/live-profile.json), and 30 FPS
+# leaves ~33 ms a frame for everything. Ultrafast at the same CRF keeps the picture and costs disk (files ~2-3x
+# larger); offline work (u2live video) has the time and keeps medium.
+LIVE_H264_PRESET = "ultrafast"
 VP9 = dict(options={"crf": 30, "b": 0, "deadline": "good", "cpu-used": 4, "row-mt": 1})
 OPAQUE = {
     ".mp4": VideoCodec(**H264), ".m4v": VideoCodec(**H264), ".mov": VideoCodec(**H264),
@@ -88,6 +93,8 @@ class FileSink(Sink):
         codec = _codec_for(self.path, alpha)
         self._staged = StagedOutput(self.path, overwrite=overwrite)
         options = None
+        if info.live and codec.codec == "libx264":
+            codec = dataclasses.replace(codec, options={**codec.options, "preset": LIVE_H264_PRESET})
         if fragmented and Path(self.path).suffix.lower() in FRAGMENTABLE:
             options, codec = FRAGMENTED, _short_delay(codec, info)
         try:
