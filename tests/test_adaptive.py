@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from u2live.adaptive import HEADROOM, TARGET_HZ, RefreshGovernor, Setting, choose, ladder, predict_hz
+from u2live.adaptive import (HEADROOM, TARGET_HZ, RefreshGovernor, Setting, choose, ladder, model_threads,
+                             predict_hz)
 
 REPO = Path(__file__).resolve().parent.parent
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
@@ -92,3 +93,17 @@ def test_webcam_size_auto_measures_the_model_and_says_what_it_picked(write_clip,
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if "--size/--precision auto -> picked" in line]
     assert len(lines) == 1 and "fp32 320x320" in lines[0] and " Hz" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (8, 7)])
+def test_the_live_model_leaves_one_core_to_the_picture(cores, threads):
+    assert model_threads(cores) == threads
+
+
+def test_a_live_cpu_model_is_opened_with_those_threads():
+    from u2live.backends.onnx_runtime import cpu_threads
+    from u2live.commands.video import open_segmenter
+
+    model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
+    with open_segmenter(model, live=True) as live, open_segmenter(model, live=False) as offline:
+        assert live.threads == model_threads() and offline.threads == cpu_threads()

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from u2live import backends
+from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting
 from u2live.backends.base import Segmenter
 from u2live.frame import Frame
 from u2live.live import MaskCarrier, run_live
@@ -148,6 +149,50 @@ def test_ctrl_c_in_the_main_thread_closes_everything(clip, segmenter):
     with pytest.raises(KeyboardInterrupt):
         run_live(open_source(str(clip), live=True), segmenter, Interrupting(mode="matte"), [sink])
     assert sink.closed == 1 and sink.frames
+
+
+class SizeRecordingSmoother(RecordingSmoother):
+    """The real smoother, recording the size of each mask it is given."""
+
+    def update(self, mask, pts, image=None):
+        self.seen.append(mask.shape[-1])
+        return self.real.update(mask, pts, image=image)
+
+
+def test_the_governor_steps_the_model_down_during_a_run_and_the_picture_goes_on(clip, segmenter):
+    """--size auto's live half: when masks come slower than wanted (here: a target no model reaches), the worker
+    loads the next smaller rung between two masks and closes the old model; every later mask has the new size,
+    no frame is lost on the way and nothing outlives the run."""
+    lines, opened = [], []
+
+    def create(setting):
+        opened.append(backends.create("torch", size=setting.size))
+        return opened[-1]
+
+    rungs = [Setting(SIZE, "fp32"), Setting(32, "fp32")]
+    governor = RefreshGovernor(rungs, rungs[0], target_hz=1000.0, window=0.3)
+    model = AdaptiveSegmenter(backends.create("torch", size=SIZE), governor, create, log=lines.append)
+    first, sink, smoother = model.current, RecordingSink(), SizeRecordingSmoother()
+    with model:
+        stats = run_live(open_source(str(clip), live=True), model, matte_stages(smoother), [sink])
+    assert model.switches == [rungs[1]] and first._closed and opened[0]._closed  # the last one closed with it
+    assert "switching to fp32 32x32" in lines[0] and len(lines) == 1
+    assert smoother.seen[0] == SIZE and smoother.seen[-1] == 32 and sorted(smoother.seen, reverse=True) == \
+        smoother.seen
+    assert [f.index for f in sink.frames][-1] == 35 and stats.masks == len(smoother.seen)
+
+
+def test_a_failure_to_load_the_next_rung_reaches_the_caller(clip, segmenter):
+    def create(setting):
+        raise RuntimeError("cannot load the smaller model")
+
+    rungs = [Setting(SIZE, "fp32"), Setting(32, "fp32")]
+    model = AdaptiveSegmenter(backends.create("torch", size=SIZE), RefreshGovernor(rungs, rungs[0], target_hz=1e3,
+                              window=0.3), create, log=lambda line: None)
+    sink = RecordingSink()
+    with model, pytest.raises(RuntimeError, match="cannot load the smaller model"):
+        run_live(open_source(str(clip), live=True), model, matte_stages(), [sink])
+    assert sink.closed == 1 and len(sink.frames) < 36
 
 
 def test_the_carrier_moves_a_mask_along_the_motion(megamind):

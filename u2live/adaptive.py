@@ -8,7 +8,13 @@ stderr line says what was picked and why.
 
 While running, :class:`RefreshGovernor` watches the mask refresh rate the live loop achieves and says when to step
 down (sustained below target) or back up (the next better rung predicted to keep the target with margin, for
-longer). It is plain logic over timestamps; the live loop owns the segmenters and does the switching.
+longer). It is plain logic over timestamps. :class:`AdaptiveSegmenter` applies it: the segmenter the live run
+holds, whose model the segmentation worker changes between two masks when the governor says so.
+
+The render load: beside the model, the live loop renders every camera frame on the main thread (1280x720 at 30 FPS
+takes most of a core here: ``benchmarks/results/live-profile.json``). So the live model gets one core less
+(:func:`model_threads`) and is measured at start with that many threads: what it reaches then is what it can
+reach beside the picture, less the headroom asked for.
 """
 from __future__ import annotations
 
@@ -20,12 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
+from .backends.base import Segmenter
+
 TARGET_HZ = 8.0
 #: the model is measured alone; beside it the live loop renders every camera frame, so ask for some headroom
 HEADROOM = 1.25
-SIZES = (320, 288, 256, 224, 192, 160)
+SIZES = (320, 288, 256, 224, 192, 160, 128)
 PRECISION_RANK = {"fp32": 0, "fp16": 1, "int8": 2}  # better first
 CALIBRATION = Path(__file__).parent / "assets" / "calibration"
+
+
+def model_threads(cores: int | None = None) -> int:
+    """Compute threads for the live model on the CPU: every core but the one the live loop renders on (on 2 cores,
+    measured beside the picture: 1 thread delivered 21 FPS at 3.8 Hz, 2 threads 16 FPS at 4.5 Hz)."""
+    from .backends.onnx_runtime import cpu_threads
+
+    return max(1, (cores or cpu_threads()) - 1)
 
 
 @dataclass(frozen=True)
@@ -101,8 +117,8 @@ def calibration_frames(count: int = 4) -> list[np.ndarray]:
 
 def choose_segmenter(create: Callable[[Setting], object], rungs: Sequence[Setting], *, log,
                      target_hz: float = TARGET_HZ):
-    """Load and measure segmenters (``create(setting)``) down the ladder; return the chosen one, loaded, and
-    close the others. ``log`` gets the one line."""
+    """Load and measure segmenters (``create(setting)``, also called later to switch rungs) down the ladder; return
+    the chosen one, loaded, as an :class:`AdaptiveSegmenter`, and close the others. ``log`` gets the one line."""
     loaded: dict[Setting, object] = {}
 
     def measure(setting: Setting) -> float:
@@ -110,7 +126,7 @@ def choose_segmenter(create: Callable[[Setting], object], rungs: Sequence[Settin
         return measure_hz(loaded[setting])
 
     try:
-        setting, _, why = choose(rungs, measure, target_hz=target_hz)
+        setting, measured, why = choose(rungs, measure, target_hz=target_hz)
     except BaseException:
         for segmenter in loaded.values():
             segmenter.close()
@@ -119,7 +135,8 @@ def choose_segmenter(create: Callable[[Setting], object], rungs: Sequence[Settin
         if other != setting:
             segmenter.close()
     log(f"u2live: --size/--precision auto -> {why}")
-    return loaded[setting]
+    governor = RefreshGovernor(rungs, setting, measured=measured, target_hz=target_hz)
+    return AdaptiveSegmenter(loaded[setting], governor, create, log=log)
 
 
 class RefreshGovernor:
@@ -140,6 +157,7 @@ class RefreshGovernor:
         self.target_hz, self.window, self.slack, self.headroom = target_hz, window, slack, headroom
         self.times: deque[float] = deque()
         self.started: float | None = None
+        self.last_rate: float | None = None  # masks per second, as last measured
 
     @property
     def current(self) -> Setting:
@@ -150,10 +168,11 @@ class RefreshGovernor:
         self.times.append(now)
         while self.times and self.times[0] < now - 3 * self.window:
             self.times.popleft()
-        rate = self._rate(now, self.window)
+        rate = self.last_rate = self._rate(now, self.window)
         if rate is not None and rate < self.target_hz * self.slack and self.index + 1 < len(self.rungs):
             return self._switch(self.index + 1, now)
         long_rate = self._rate(now, 3 * self.window)
+        self.last_rate = long_rate if long_rate is not None else rate
         if long_rate is not None and self.index > 0:
             if self._predict(self.rungs[self.index - 1], long_rate) >= self.target_hz * self.headroom:
                 return self._switch(self.index - 1, now)
@@ -174,6 +193,54 @@ class RefreshGovernor:
 
     def _switch(self, index: int, now: float) -> Setting:
         self.index = index
+        self.restart(now)
+        return self.current
+
+    def restart(self, now: float) -> None:
+        """Watch afresh from ``now`` (after a switch: one change settles before the next)."""
         self.times.clear()
         self.started = now
-        return self.current
+
+
+class AdaptiveSegmenter(Segmenter):
+    """The live run's segmenter under ``--size auto``: the model of the governor's current rung. ``refreshed(now)``
+    (the segmentation worker calls it after each mask, between two model calls) feeds the governor and, when it
+    says so, loads the new rung's model there and closes the old one: the picture goes on with the newest mask
+    meanwhile. Everything else is the current model's: size, precision, ``infer``, ``describe``."""
+
+    def __init__(self, segmenter: Segmenter, governor: RefreshGovernor, create: Callable[[Setting], Segmenter], *,
+                 log, clock: Callable[[], float] = time.perf_counter):
+        self.current, self.governor, self.create, self.log, self.clock = segmenter, governor, create, log, clock
+        self.name, self.device, self.switches = segmenter.name, segmenter.device, []
+
+    model = property(lambda self: self.current.model)
+    size = property(lambda self: self.current.size)
+    precision = property(lambda self: self.current.precision)
+    weights = property(lambda self: self.current.weights)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.current.infer(batch)
+
+    def infer_tensor(self, batch):
+        return self.current.infer_tensor(batch)
+
+    def describe(self) -> str:
+        return self.current.describe()
+
+    def refreshed(self, now: float) -> Setting | None:
+        """A new mask came at ``now``; returns the rung switched to, if any."""
+        was = self.governor.current
+        setting = self.governor.refreshed(now)
+        if setting is None:
+            return None
+        rate = self.governor.last_rate
+        self.log(f"u2live: masks at {rate:.1f} Hz ({TARGET_HZ:g} Hz wanted) on {was}: switching to {setting}")
+        new = self.create(setting)
+        old, self.current = self.current, new
+        old.close()
+        self.governor.restart(self.clock())  # the loading time is not the new rung's
+        self.switches.append(setting)
+        return setting
+
+    def _close(self) -> None:
+        self.current.close()

@@ -10,6 +10,9 @@ mask, carried by optical flow (:mod:`u2live.flow`, at reduced resolution) from t
 frame, then refined on this frame's own full-resolution pixels. The temporal smoother sees each new mask once, at
 the timestamp of its frame, on the main thread (its state needs no locks).
 
+Under ``--size auto`` the segmenter is a :class:`u2live.adaptive.AdaptiveSegmenter`: after each mask the worker tells
+it, and it steps the model's size down (or back up) when the refresh rate drifts from the target.
+
 Threads: the source's reader, the segmentation worker, the main thread and pipeline's writer. One stop event ends
 them all; every wait has a timeout and re-checks it. A worker error stops the run and is re-raised in the caller's
 thread. On the way out the worker is joined, the writer drains and is joined, and sinks, stages and source are
@@ -18,10 +21,12 @@ closed (also after Ctrl-C), with ``u2live.pipeline``'s own writer and closing co
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 import torch
 
+from .adaptive import AdaptiveSegmenter
 from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
@@ -89,6 +94,8 @@ class MaskWorker:
                     with self._cond:
                         self._done = (frame, image[0], mask)
                         self._cond.notify_all()
+                    if isinstance(self.segmenter, AdaptiveSegmenter):  # --size auto: may change the model here,
+                        self.segmenter.refreshed(time.perf_counter())  # between two masks
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             with self._cond:
                 self._error = err

@@ -41,9 +41,11 @@ class Segmenter(Closing, ABC):
     name: str = ""
 
     def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
-                 precision: str | None = None, log=None):
+                 precision: str | None = None, threads: int | None = None, log=None):
         #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
         self.log = log or stderr_line
+        #: compute threads for a backend that runs on the CPU (None: one per core); GPU backends ignore it
+        self.threads_wanted = threads
         self.model = model
         self.size = check_size(size)
         self.weights = weights

@@ -52,7 +52,7 @@ class OnnxRuntimeSegmenter(Segmenter):
             raise BackendError(f"backend cpu runs {' or '.join(PRECISIONS)}, got --precision {self.precision}")
         from . import graph_index
 
-        self.threads = cpu_threads()
+        self.threads = self.threads_wanted or cpu_threads()
         index = graph_index.entry(self.model, self.weights, self.size, self.precision)
         self.graph_path = index.lookup() if index else None
         self.session = self._open(self.graph_path) if self.graph_path else None  # the fast start: no torch

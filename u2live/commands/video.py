@@ -103,22 +103,26 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
 
 
 def open_segmenter(model: dict, *, live: bool):
-    """The segmenter for video work: INT8 on the CPU under --precision auto; on a live source with --size auto,
-    the largest size that refreshes masks at >= 8 Hz here (u2live.adaptive, measured now, one stderr line)."""
-    from ..adaptive import SIZES, choose_segmenter, ladder
+    """The segmenter for video work: INT8 on the CPU under --precision auto; on a live source with one core left to
+    the picture (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at
+    >= 8 Hz here (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
+    from ..adaptive import SIZES, choose_segmenter, ladder, model_threads
 
+    threads = model_threads() if live else None
     if not (live and model["size"] == "auto"):
-        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION)
-    first = backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION)
-    rungs = ladder(SIZES, [first.precision])
+        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, threads=threads)
+    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION,
+                             threads=threads)]
+    rungs = ladder(SIZES, [first[0].precision])
 
     def create(setting):
-        if setting == rungs[0]:
-            return first
-        return backends.create(first.name, model=model["model"], weights=model["weights"], size=setting.size,
-                               precision=setting.precision)
+        if setting == rungs[0] and first:
+            return first.pop()  # loaded above, to learn the backend and precision auto picks
+        return backends.create(name, model=model["model"], weights=model["weights"], size=setting.size,
+                               precision=setting.precision, threads=threads)
 
-    return choose_segmenter(create, rungs, log=first.log)
+    name = first[0].name
+    return choose_segmenter(create, rungs, log=first[0].log)
 
 
 def _total(frames: int | None, max_frames: int | None) -> int | None:
