@@ -1,10 +1,16 @@
 """Live at the camera's frame rate on this CPU (issue 15): ``u2live webcam`` on a 1280x720 30 fps file paced as a
 camera, the model beside the picture (the default) and ``--sync`` (one mask per frame), side by side.
 
+Every run is ``u2live webcam`` at its defaults (--backend auto, --precision auto, --size auto: the size is measured
+at start, as a user gets it; the table says which it picked).
+
 Part 1, keeping up: each run writes a recording (``-o``) and sends every frame to pyvirtualcam's real ``Camera``
 with a recording backend (this machine has no v4l2loopback device: the backend is the stand-in at that boundary; it
 keeps each frame's arrival time, not its pixels). Reports delivered FPS against the camera's, the share of camera
 frames delivered, mask refresh rate, capture-to-sink latency and mask age (p50/p99), with the load average.
+Then the levers, each reverted alone beside the run as shipped (blur): the live recording at x264's offline preset
+(medium), the model on every core (none left to the picture), and the model's thread at the picture's CPU priority. A few frames of the first recording are saved
+as PNGs beside the results, to look at.
 
 Part 2, is the warp right: the recorded ``--mode matte`` of a live run, frame by frame, against the matte the model
 makes on that very frame (one mask per frame, refined on it, as ``u2live video --mode matte`` makes it; computed
@@ -12,7 +18,7 @@ in memory for the frames the live runs showed, so the live side alone carries H.
 on and off, on a clip not used for tuning (vtest.avi, or tree.avi). Smoothing off, so the difference is the warp
 alone.
 
-    PYTHONPATH=. nice -n 10 python benchmarks/live_camera.py [--seconds 20] [--rounds 1]
+    PYTHONPATH=. python benchmarks/live_camera.py [--seconds 20] [--rounds 1]   # ~8 min; on a quiet machine
 
 Clips are made at run time with ffmpeg from the opencv-doc clips into ``benchmarks/.clips/`` (ignored by git):
 played at 30 fps (frame by frame, no duplicates: the motion runs faster than the original), scaled to 1280x720,
@@ -22,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import av
@@ -37,7 +45,8 @@ sys.path.insert(0, str(REPO))
 DATA = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data"
 CLIPS = REPO / "benchmarks/.clips"
 RESULTS = REPO / "benchmarks/results"
-MODEL = {"weights": None, "model": "u2netp", "size": 320, "backend": "cpu", "precision": "int8"}
+#: webcam's defaults: --backend auto, --precision auto (int8 on the CPU), --size auto (measured at start)
+DEFAULTS = {"weights": None, "model": "u2netp", "size": "auto", "backend": "auto", "precision": None}
 VCAM_BACKEND = "u2live-bench-recording"
 # The source plays from the moment it opens, as a camera does, while the model loads and warms up (ORT's first
 # int8 call takes ~2 s here): the clip runs this much longer than the span measured, which starts at the first
@@ -84,18 +93,21 @@ def loadavg() -> float:
 
 
 def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool = True, mode: str = "composite",
-             smoothing: str = "auto", warp: bool = True, live: bool = True) -> dict:
-    """One ``u2live webcam`` run as the CLI makes it (in this process, so the recording camera is registered)."""
+             smoothing: str = "auto", warp: bool = True, model: dict | None = None, lever: str = "") -> dict:
+    """One ``u2live webcam`` run as the CLI makes it (in this process, so the recording camera is registered), at
+    webcam's defaults unless ``model`` overrides some; ``lever`` reverts one of the live path's choices (LEVERS)."""
     from u2live.backgrounds import parse_background
     from u2live.commands.video import run_job
 
     RecordingCamera.opened.clear()
     load_before = loadavg()
-    stats = run_job(str(clip), live=live, output=out, rtmp=None, vcam=vcam, preview=False,
-                    background=parse_background(background), mode=mode, smoothing=smoothing, max_frames=None,
-                    quiet=True, sync=sync, warp=warp, **MODEL)
+    with LEVERS[lever]():
+        stats = run_job(str(clip), live=True, output=out, rtmp=None, vcam=vcam, preview=False,
+                        background=parse_background(background), mode=mode, smoothing=smoothing, max_frames=None,
+                        quiet=True, sync=sync, warp=warp, **{**DEFAULTS, **(model or {})})
     row = {"sync": sync, "background": background, "mode": mode, "smoothing": smoothing, "warp": warp,
-           **stats.as_dict(), "load_before": load_before, "load_after": loadavg()}
+           "lever": lever, **stats.as_dict(), "load_before": load_before, "load_after": loadavg()}
+    row["size"] = int(re.search(r" (\d+)x\d+", row["backend"]).group(1))
     if vcam:
         arrivals = np.diff(RecordingCamera.opened[-1].arrivals)
         row["vcam_frames"] = len(RecordingCamera.opened[-1].arrivals)
@@ -104,21 +116,80 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
     return row
 
 
-def keeping_up(seconds: float, rounds: int, backgrounds: list[str], work: Path) -> list[dict]:
+@contextmanager
+def patched(obj, name, value):
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+def _medium_preset():
+    from u2live.sinks import file
+
+    return patched(file, "LIVE_H264_PRESET", "medium")
+
+
+def _every_core_to_the_model():
+    from u2live import adaptive
+    from u2live.backends.onnx_runtime import cpu_threads
+
+    return patched(adaptive, "model_threads", lambda cores=None: cpu_threads())
+
+
+def _model_at_the_pictures_priority():
+    from u2live import live
+
+    return patched(live, "WORKER_NICENESS", 0)
+
+
+#: the live path's choices, each reverted alone for a side-by-side run ("": as shipped)
+LEVERS = {"": nullcontext, "x264 medium": _medium_preset, "model on every core": _every_core_to_the_model,
+          "model at the picture's priority": _model_at_the_pictures_priority}
+
+
+def cpu_model(size: int) -> dict:
+    """--backend cpu --precision int8 --size SIZE: a pinned model (the warp comparison, the model's own mattes)."""
+    return {"backend": "cpu", "precision": "int8", "size": size}
+
+
+def keeping_up(seconds: float, rounds: int, backgrounds: list[str], levers: bool, work: Path) -> list[dict]:
+    """Per round and background: beside and --sync, interleaved so both see the same load; then (blur) each lever
+    reverted alone. The first recording is kept in ``work`` for looking at (frames: :func:`save_frames`)."""
     import pyvirtualcam
 
     pyvirtualcam.register_backend(VCAM_BACKEND, RecordingCamera)
     clip = make_clip("Megamind.avi", seconds + LEAD_SECONDS)
+    plan = [(background, sync, "") for background in backgrounds for sync in (False, True)]
+    plan += [(backgrounds[0], False, lever) for lever in LEVERS if lever and levers]
     rows = []
     for round_ in range(rounds):
-        for background in backgrounds:
-            for sync in (False, True):  # interleaved, so both see the same load
-                row = live_run(clip, work / f"live-{round_}-{sync}.mp4", sync=sync, background=background)
-                rows.append({"round": round_, **row})
-                print(json.dumps({k: row[k] for k in ("sync", "background", "fps", "delivered_share", "mask_hz",
-                                                      "latency_ms_p50", "mask_age_ms_p50", "load_after")}),
-                      flush=True)
+        for n, (background, sync, lever) in enumerate(plan):
+            out = work / ("live.mp4" if round_ == n == 0 else "again.mp4")
+            row = live_run(clip, out, sync=sync, background=background, lever=lever)
+            rows.append({"round": round_, **row})
+            print(json.dumps({k: row[k] for k in ("sync", "background", "lever", "size", "delivered_fps",
+                                                  "delivered_share", "mask_hz", "latency_ms_p50", "mask_age_ms_p50",
+                                                  "load_after")}), flush=True)
     return rows
+
+
+def save_frames(recording: Path, seconds=(4.0, 9.0, 14.0)) -> list[str]:
+    """Frames of a recording as PNGs (half size) beside the results, to look at: a fast slideshow of a bad mask is no
+    win."""
+    from PIL import Image
+
+    saved = []
+    with av.open(str(recording)) as container:
+        wanted = list(seconds)
+        for frame in container.decode(video=0):
+            if wanted and frame.time >= wanted[0]:
+                path = RESULTS / f"live-camera-frame-{wanted.pop(0):g}s.png"
+                Image.fromarray(frame.to_ndarray(format="rgb24")).reduce(2).save(path)
+                saved.append(path.name)
+    return saved
 
 
 def mattes(path: Path, fps: int) -> dict[int, np.ndarray]:
@@ -128,7 +199,7 @@ def mattes(path: Path, fps: int) -> dict[int, np.ndarray]:
                 for frame in container.decode(video=0)}
 
 
-def own_mattes(clip: Path, indices: set[int]) -> dict[int, np.ndarray]:
+def own_mattes(clip: Path, indices: set[int], size: int) -> dict[int, np.ndarray]:
     """The matte the model makes on each frame in ``indices`` (one mask per frame, refined on it, no smoothing):
     what ``u2live video --mode matte --smoothing none`` writes, computed here for the frames a live run showed."""
     import torch
@@ -138,7 +209,7 @@ def own_mattes(clip: Path, indices: set[int]) -> dict[int, np.ndarray]:
     from u2live.stats import PipelineStats
 
     stages, stats, own = Stages(mode="matte"), PipelineStats(), {}
-    with backends.create(**MODEL) as segmenter, av.open(str(clip)) as container, torch.inference_mode():
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, torch.inference_mode():
         for index, frame in enumerate(container.decode(video=0)):
             if index in indices:
                 image = torch.from_numpy(frame.to_ndarray(format="rgb24"))
@@ -148,17 +219,19 @@ def own_mattes(clip: Path, indices: set[int]) -> dict[int, np.ndarray]:
 
 
 def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
-    """MAE of the live recorded matte to the model's own matte of each frame, warp on and off."""
+    """MAE of the live recorded matte to the model's own matte of each frame, warp on and off. The first run picks
+    its size as webcam does (--size auto); the second and the model's own mattes keep that size."""
     clip = make_clip(clip_name, seconds + LEAD_SECONDS)
-    result, shown = {"clip": clip_name, "seconds": seconds}, {}
+    result, shown, model = {"clip": clip_name, "seconds": seconds}, {}, None
     for warp in (True, False):
         out = work / f"matte-warp-{warp}.mp4"
         row = live_run(clip, out, sync=False, warp=warp, vcam=False, mode="matte", smoothing="none",
-                       background="blur")
+                       background="blur", model=model)
+        model = cpu_model(row["size"])
         shown[warp] = mattes(out, 30)
-        result["warp" if warp else "no_warp"] = {key: row[key] for key in ("mask_hz", "mask_age_ms_p50",
+        result["warp" if warp else "no_warp"] = {key: row[key] for key in ("size", "mask_hz", "mask_age_ms_p50",
                                                                            "mask_age_ms_p99", "load_after")}
-    own = own_mattes(clip, set(shown[True]) | set(shown[False]))
+    own = own_mattes(clip, set(shown[True]) | set(shown[False]), model["size"])
     for warp in (True, False):
         errors = [np.abs(shown[warp][i].astype(np.float32) - own[i]).mean() / 255 for i in shown[warp]]
         result["warp" if warp else "no_warp"].update(mae=round(float(np.mean(errors)), 5),
@@ -168,7 +241,7 @@ def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
     return result
 
 
-def warp_error_by_age(clip_name: str, ages=(1, 2, 4, 8), first: int = 60, count: int = 40) -> dict:
+def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int = 60, count: int = 40) -> dict:
     """Independent of the machine's load: for each of ``count`` frames of the clip, the mask the model made ``k``
     frames earlier, shown on this frame through the live path's own code (MaskCarrier, Stages.finish) with the warp
     on and off, against this frame's own matte. MAE per age k (30 fps: k=4 is a mask 133 ms old)."""
@@ -182,7 +255,8 @@ def warp_error_by_age(clip_name: str, ages=(1, 2, 4, 8), first: int = 60, count:
 
     clip = make_clip(clip_name, 12 + LEAD_SECONDS)
     stages, stats, frames, masks = Stages(mode="matte"), PipelineStats(), [], []
-    with backends.create(**MODEL) as segmenter, av.open(str(clip)) as container, torch.inference_mode():
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, \
+            torch.inference_mode():
         for index, decoded in enumerate(container.decode(video=0)):
             if first - max(ages) <= index < first + count:
                 image = torch.from_numpy(decoded.to_ndarray(format="rgb24"))
@@ -198,7 +272,7 @@ def warp_error_by_age(clip_name: str, ages=(1, 2, 4, 8), first: int = 60, count:
                 carrier.hold(masks[i - k], frames[i - k])
                 error = np.abs(shown(frames[i], carrier.to(frames[i])) - own).mean() / 255
                 errors[k]["warp" if warp else "no_warp"].append(error)
-    result = {"clip": clip_name, "frames": len(frames) - max(ages),
+    result = {"clip": clip_name, "size": size, "frames": len(frames) - max(ages),
               "mae": {k: {key: round(float(np.mean(v)), 5) for key, v in by.items()} for k, by in errors.items()}}
     print(json.dumps(result), flush=True)
     return result
@@ -211,12 +285,13 @@ ROW_KEYS = ("delivered_fps", "camera_fps", "delivered_share", "mask_hz", "latenc
 def markdown(report: dict) -> str:
     """The runs as a Markdown table, and the warp errors."""
     lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores_logical']} cores, shared; "
-             f"{report['created']}; model {MODEL['backend']} {MODEL['precision']} {MODEL['size']}.", "",
-             "| path | --bg | delivered FPS | camera FPS | frames delivered | masks Hz | latency p50/p99 ms | "
-             "mask age p50/p99 ms | load before/after |", "| --- | --- |" + " ---: |" * 7]
+             f"{report['created']}; `u2live webcam` at its defaults (the size it picked in the table).", "",
+             "| path | --bg | reverted | size | delivered FPS | camera FPS | frames delivered | masks Hz | "
+             "latency p50/p99 ms | mask age p50/p99 ms | load before/after |", "| --- | --- | --- |" + " ---: |" * 8]
     for row in report.get("runs", []):
-        v = {key: row.get(key) for key in ROW_KEYS}
-        lines.append(f"| {'--sync' if row['sync'] else 'beside'} | {row['background']} | {v['delivered_fps']:.1f} | "
+        v = {key: row.get(key) or 0 for key in ROW_KEYS}
+        lines.append(f"| {'--sync' if row['sync'] else 'beside'} | {row['background']} | {row.get('lever') or '-'} | "
+                     f"{row.get('size', '')} | {v['delivered_fps']:.1f} | "
                      f"{v['camera_fps']:.0f} | {100 * v['delivered_share']:.1f}% | {v['mask_hz']:.1f} | "
                      f"{v['latency_ms_p50']:.0f} / {v['latency_ms_p99']:.0f} | {v['mask_age_ms_p50']:.0f} / "
                      f"{v['mask_age_ms_p99']:.0f} | {v['load_before']:.1f} / {v['load_after']:.1f} |")
@@ -224,15 +299,15 @@ def markdown(report: dict) -> str:
     if warp:
         lines += ["", f"Warp, {warp['clip']} (1280x720, 30 fps; {warp['frames']} frames shown): MAE of the live matte "
                       "to the model's own matte of the same frame:", "",
-                  "| warp | MAE | frames compared | masks Hz | mask age p50 ms | load after |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| warp | size | MAE | frames compared | masks Hz | mask age p50 ms | load after |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for key in ("warp", "no_warp"):
             r = warp[key]
-            lines.append(f"| {'on' if key == 'warp' else 'off'} | {r['mae']:.4f} | {r['frames_compared']} | "
+            lines.append(f"| {'on' if key == 'warp' else 'off'} | {r.get('size', '')} | {r['mae']:.4f} | {r['frames_compared']} | "
                          f"{r['mask_hz']:.1f} | {r['mask_age_ms_p50']:.0f} | {r['load_after']:.1f} |")
     by_age = report.get("warp_by_age")
     if by_age:
-        lines += ["", f"Warp by mask age, {by_age['clip']} ({by_age['frames']} frames, 1280x720 at 30 fps; the "
+        lines += ["", f"Warp by mask age, {by_age['clip']} (model at {by_age.get('size')}; {by_age['frames']} frames, 1280x720 at 30 fps; the "
                       "mask made k frames before the frame shown, against that frame's own matte; load-independent):",
                   "", "| k (frames) | MAE warp on | MAE warp off |", "| ---: | ---: | ---: |"]
         lines += [f"| {k} | {v['warp']:.4f} | {v['no_warp']:.4f} |" for k, v in by_age["mae"].items()]
@@ -247,7 +322,8 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = report["runs"]
-    labels = [f"{'--sync' if r['sync'] else 'beside'}\n{r['background'].split(':')[0]}" for r in runs]
+    labels = [f"{'--sync' if r['sync'] else 'beside'}\n{r['background'].split(':')[0]}"
+              + (f"\n{r['lever']}" if r.get("lever") else "") for r in runs]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
     for ax, key, title in zip(axes, ("delivered_fps", "mask_hz", "latency_ms_p50"),
                               ("delivered FPS (camera: 30)", "mask refresh (Hz)", "latency p50 (ms)")):
@@ -259,7 +335,7 @@ def plot(report: dict, path: Path) -> None:
     axes[1].axhline(8, color="gray", lw=0.8, ls="--")
     axes[2].axhline(50, color="gray", lw=0.8, ls="--")
     loads = ", ".join(f"{r['load_after']:.0f}" for r in runs)
-    fig.suptitle(f"u2live webcam, 1280x720 30 fps paced file, {MODEL['backend']} {MODEL['precision']}; "
+    fig.suptitle(f"u2live webcam at its defaults, 1280x720 30 fps paced file; "
                  f"2 shared cores, load average after each run: {loads}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -272,7 +348,7 @@ def main() -> None:
     parser.add_argument("--background", action="append", help="--bg values (default: blur, the default, and a "
                                                                "colour)")
     parser.add_argument("--warp-clip", default="vtest.avi")
-    parser.add_argument("--skip", choices=["keeping-up", "warp", "ages"], action="append", default=[])
+    parser.add_argument("--skip", choices=["keeping-up", "levers", "warp", "ages"], action="append", default=[])
     parser.add_argument("--report-only", action="store_true", help="Only remake the .md and .png from the JSON.")
     args = parser.parse_args()
     if args.report_only:
@@ -281,16 +357,18 @@ def main() -> None:
 
     saved = RESULTS / "live-camera.json"
     report = json.loads(saved.read_text()) if args.skip and saved.exists() else {}  # parts skipped are kept
-    report.update({"machine": machine_info("2 cores shared with other engineers' jobs"), "model": MODEL,
+    report.update({"machine": machine_info("2 cores shared with other engineers' jobs"), "model": DEFAULTS,
                    "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     with tempfile.TemporaryDirectory(prefix="u2live-live-") as tmp:
         if "keeping-up" not in args.skip:
             report["runs"] = keeping_up(args.seconds, args.rounds, args.background or ["blur", "color:0,120,255"],
-                                        Path(tmp))
+                                        "levers" not in args.skip, Path(tmp))
+            report["frames_saved"] = save_frames(Path(tmp) / "live.mp4")
         if "warp" not in args.skip:
             report["warp"] = warp_error(args.warp_clip, min(args.seconds, 12.0), Path(tmp))
         if "ages" not in args.skip:
-            report["warp_by_age"] = warp_error_by_age(args.warp_clip)
+            size = report.get("warp", {}).get("warp", {}).get("size", 128)
+            report["warp_by_age"] = warp_error_by_age(args.warp_clip, size)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "live-camera.json").write_text(json.dumps(report, indent=1) + "\n")
     write_report(report)

@@ -7,6 +7,7 @@ breaks mid-run (a lost GPU, a bug), named as such.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from u2live import backends
 from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting
 from u2live.backends.base import Segmenter
 from u2live.frame import Frame
-from u2live.live import MaskCarrier, run_live
+from u2live.live import WORKER_NICENESS, MaskCarrier, run_live
 from u2live.pipeline import Stages
 from u2live.smoothing import make_smoother
 from u2live.sources import open_source
@@ -193,6 +194,23 @@ def test_a_failure_to_load_the_next_rung_reaches_the_caller(clip, segmenter):
     with model, pytest.raises(RuntimeError, match="cannot load the smaller model"):
         run_live(open_source(str(clip), live=True), model, matte_stages(), [sink])
     assert sink.closed == 1 and len(sink.frames) < 36
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread CPU priority is Linux's")
+def test_the_model_runs_below_the_pictures_cpu_priority(clip, segmenter):
+    """Where the cores are short the camera's frames go first: the model's thread is niced, the rest is not."""
+    seen = []
+
+    class Watching(FailingSegmenter):
+        def infer(self, batch):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return self.real.infer(batch)
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    run_live(open_source(str(clip), live=True), Watching(segmenter, fail_at=0), matte_stages(), [RecordingSink()],
+             max_frames=6)
+    assert seen and set(seen) == {min(19, before + WORKER_NICENESS)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the caller's own is unchanged
 
 
 def test_the_carrier_moves_a_mask_along_the_motion(megamind):

@@ -31,7 +31,9 @@ from .backends.base import Segmenter
 TARGET_HZ = 8.0
 #: the model is measured alone; beside it the live loop renders every camera frame, so ask for some headroom
 HEADROOM = 1.25
-SIZES = (320, 288, 256, 224, 192, 160, 128)
+#: down to 160: at 128 the masks part from the model's own at 320 by MAE 0.21 on Megamind's frames (a blob over half
+#: the picture on some), at 160 by 0.10 (benchmarks/results/live-profile.json): faster masks would not be worth it
+SIZES = (320, 288, 256, 224, 192, 160)
 PRECISION_RANK = {"fp32": 0, "fp16": 1, "int8": 2}  # better first
 CALIBRATION = Path(__file__).parent / "assets" / "calibration"
 

@@ -20,6 +20,8 @@ closed (also after Ctrl-C), with ``u2live.pipeline``'s own writer and closing co
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -85,6 +87,8 @@ class MaskWorker:
 
     def _run(self) -> None:
         upload = _Uploader(segmenter_device(self.segmenter))
+        if upload.device.type == "cpu":
+            yield_to_the_picture()
         try:
             with torch.inference_mode():  # thread-local in torch: the worker sets its own
                 while (frame := self._next()) is not None:
@@ -111,6 +115,24 @@ class MaskWorker:
                 self._cond.wait(POLL_SECONDS)
             frame, self._offered = self._offered, None
         return None if self._ended() else frame
+
+
+#: how much lower than the rest of the process the model's thread runs on the CPU (Linux nice levels)
+WORKER_NICENESS = 5
+
+
+def yield_to_the_picture() -> None:
+    """Lower the calling thread's CPU priority by WORKER_NICENESS (Linux: a thread is a task with its own nice
+    level; lowering needs no privilege): where the cores are short, the camera's frames (read, render, write) are
+    served first and the model takes what is left; masks come a little less often, but no frame waits for them.
+    Elsewhere (no per-thread priority) nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS))
+    except OSError:
+        pass
 
 
 class MaskCarrier:
