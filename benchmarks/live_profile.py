@@ -7,7 +7,8 @@ ONNX Runtime's), and the model's rate by size and thread count.
 Stages: decode (PyAV, 720p H.264 to RGB, as the paced file source does it), flow (DIS: prepare + flow + warp of a
 320x320 mask), smoothing (the default smoother), render (refine + background + composite, per --bg), encode (the
 file sink's H.264 at the offline preset and the live one), and the model (int8 ONNX Runtime) at each size with 1
-and 2 threads: wall ms per call and CPU ms per call. Results: ``benchmarks/results/live-profile.{json,md}``.
+and 2 threads: wall ms per call and CPU ms per call; and what a smaller model costs in the picture (MAE of the
+refined matte at each size to the one at 320, on Megamind and vtest frames). Results: ``benchmarks/results/live-profile.{json,md}``.
 """
 from __future__ import annotations
 
@@ -141,12 +142,38 @@ def model_ms(images: list[np.ndarray], sizes=(320, 256, 224, 192, 160, 128)) -> 
     return out
 
 
+def size_quality(clips: dict[str, Path], sizes=(256, 192, 160, 128), every: int = 7, count: int = 36) -> dict:
+    """What a smaller model costs in the picture: MAE of the refined matte at each size (int8) to the one at 320
+    (fp32), over ``count`` frames ``every`` apart of each clip; mean and worst frame."""
+    import torch
+
+    from u2live import backends
+    from u2live.pipeline import Stages
+    from u2live.stats import PipelineStats
+
+    stages, stats, out = Stages(mode="matte"), PipelineStats(), {}
+    for name, clip in clips.items():
+        frames = read_frames(clip, every * count)[::every]
+        mattes = {}
+        with torch.inference_mode():
+            for size, precision in [(320, "fp32"), *((s, "int8") for s in sizes)]:
+                with backends.create("cpu", size=size, precision=precision, threads=1) as segmenter:
+                    mattes[size] = [stages.render(torch.from_numpy(f), segmenter.predict_frames(
+                        torch.from_numpy(f)[None])[0], 0.0, stats)[..., 0].astype(np.float32) for f in frames]
+        errors = {s: [float(np.abs(a - b).mean()) / 255 for a, b in zip(mattes[s], mattes[320])] for s in sizes}
+        out[name] = {s: {"mae_mean": round(float(np.mean(e)), 4), "mae_worst": round(max(e), 4)}
+                     for s, e in errors.items()}
+        print(json.dumps({name: out[name]}), flush=True)
+    return out
+
+
 def main() -> None:
     from live_camera import loadavg, make_clip
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--skip-model", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     args = parser.parse_args()
     clip = make_clip("Megamind.avi", 28)
     load_before = loadavg()
@@ -156,6 +183,8 @@ def main() -> None:
     print(json.dumps(report), flush=True)
     if not args.skip_model:
         report["model"] = model_ms(images)
+    if not args.skip_quality:
+        report["size_quality"] = size_quality({"Megamind": clip, "vtest": make_clip("vtest.avi", 20)})
     report["load_after"] = loadavg()
     print(json.dumps(report, indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
