@@ -111,6 +111,18 @@ def test_a_live_recording_is_encoded_fast_and_a_file_job_at_medium(write_clip, t
     assert probe(out)["frames"] == 6
 
 
+def test_frames_go_to_4_2_0_as_ffmpeg_converts_them(megamind):
+    """The encoders' RGB -> YUV 4:2:0 runs in OpenCV (faster); it must give FFmpeg's own (swscale) values."""
+    from u2live.sinks.encoding import VideoCodec, _video_frame
+
+    with open_source(str(megamind), live=False) as source:
+        image = next(frame.image for frame in source if frame.index == 60)  # the clip opens on black
+    assert image.std() > 20
+    ours = _video_frame(image, VideoCodec("libx264", "yuv420p")).to_ndarray().astype(np.int16)
+    ffmpeg = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == ffmpeg.shape and np.abs(ours - ffmpeg).mean() < 0.1 and np.abs(ours - ffmpeg).max() <= 12
+
+
 def test_odd_frame_size_is_padded_not_refused(write_clip, tmp_path):
     clip, out = write_clip(tmp_path / "odd.mp4", size=(65, 49), frames=6, audio=False), tmp_path / "out.mp4"
     copy_frames(clip, lambda info: FileSink(out, info))
