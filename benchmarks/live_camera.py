@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -101,12 +103,13 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
 
     RecordingCamera.opened.clear()
     load_before = loadavg()
-    with LEVERS[lever]():
+    with LEVERS[lever](), ThreadCpu() as cpu:
         stats = run_job(str(clip), live=True, output=out, rtmp=None, vcam=vcam, preview=False,
                         background=parse_background(background), mode=mode, smoothing=smoothing, max_frames=None,
-                        quiet=True, sync=sync, warp=warp, **{**DEFAULTS, **(model or {})})
+                        quiet=True, sync=sync, warp=warp, on_frame=cpu.mark, **{**DEFAULTS, **(model or {})})
     row = {"sync": sync, "background": background, "mode": mode, "smoothing": smoothing, "warp": warp,
            "lever": lever, **stats.as_dict(), "load_before": load_before, "load_after": loadavg()}
+    row["cores_by_thread"] = cpu.cores()
     row["size"] = int(re.search(r" (\d+)x\d+", row["backend"]).group(1))
     if vcam:
         arrivals = np.diff(RecordingCamera.opened[-1].arrivals)
@@ -114,6 +117,60 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
         row["vcam_gap_ms_p50"], row["vcam_gap_ms_p99"] = (
             (np.percentile(arrivals, [50, 99]) * 1000).round(1).tolist() if arrivals.size else (None, None))
     return row
+
+
+class ThreadCpu:
+    """CPU used per thread of this process from :meth:`mark` (the first frame out: loading and measuring the model
+    excluded) to the end, sampled from /proc (Linux) every ``every`` seconds (a thread's last half-second is lost if
+    it ends between samples), by role: u2live's own threads by name, the rest (FFmpeg's decoder and x264's threads)
+    as ``codec/other``."""
+
+    ROLES = {"MainThread": "main loop (flow, render)", "u2live-segmenter": "model", "u2live-writer": "writer",
+             "u2live-file-reader": "camera (decode)"}
+
+    def __init__(self, every: float = 0.5):
+        self.every, self.ticks, self.names, self.base, self.times = every, {}, {}, None, [0.0, 0.0]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-cpu-sampler", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def mark(self) -> None:
+        if self.base is None:
+            self.base, self.times[0] = self._sample(), time.perf_counter()
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self.names.update({t.native_id: t.name for t in threading.enumerate()})
+            self.ticks.update(self._sample())
+            self.times[1] = time.perf_counter()
+
+    @staticmethod
+    def _sample() -> dict[int, int]:
+        ticks = {}
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks[int(task.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks
+
+    def cores(self) -> dict:
+        """Cores used on average from the mark to the last sample, by role."""
+        wall, out = (self.times[1] - self.times[0]) * os.sysconf("SC_CLK_TCK"), {}
+        for tid, ticks in self.ticks.items():
+            name = self.names.get(tid, "")
+            if name != "bench-cpu-sampler" and wall > 0:
+                role = self.ROLES.get(name, "codec/other")
+                out[role] = out.get(role, 0.0) + (ticks - (self.base or {}).get(tid, 0)) / wall
+        return {role: round(value, 2) for role, value in sorted(out.items())}
 
 
 @contextmanager
@@ -172,7 +229,7 @@ def keeping_up(seconds: float, rounds: int, backgrounds: list[str], levers: bool
             rows.append({"round": round_, **row})
             print(json.dumps({k: row[k] for k in ("sync", "background", "lever", "size", "delivered_fps",
                                                   "delivered_share", "mask_hz", "latency_ms_p50", "mask_age_ms_p50",
-                                                  "load_after")}), flush=True)
+                                                  "load_after", "cores_by_thread")}), flush=True)
     return rows
 
 
@@ -296,6 +353,14 @@ def markdown(report: dict) -> str:
                      f"{v['camera_fps']:.0f} | {100 * v['delivered_share']:.1f}% | {v['mask_hz']:.1f} | "
                      f"{v['latency_ms_p50']:.0f} / {v['latency_ms_p99']:.0f} | {v['mask_age_ms_p50']:.0f} / "
                      f"{v['mask_age_ms_p99']:.0f} | {v['load_before']:.1f} / {v['load_after']:.1f} |")
+    roles = sorted({role for row in report.get("runs", []) for role in row.get("cores_by_thread", {})})
+    if roles:
+        lines += ["", "Cores used by each thread during the runs (first frame out to the end; /proc's CPU time):", "",
+                  "| path | --bg | reverted | " + " | ".join(roles) + " |", "| --- | --- | --- |" + " ---: |" * len(roles)]
+        for row in report["runs"]:
+            cores = row.get("cores_by_thread", {})
+            lines.append(f"| {'--sync' if row['sync'] else 'beside'} | {row['background']} | {row.get('lever') or '-'} "
+                         "| " + " | ".join(f"{cores.get(role, 0):.2f}" for role in roles) + " |")
     warp = report.get("warp")
     if warp:
         lines += ["", f"Warp, {warp['clip']} (1280x720, 30 fps; {warp['frames']} frames shown): MAE of the live matte "
