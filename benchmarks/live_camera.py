@@ -87,7 +87,7 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
              smoothing: str = "auto", warp: bool = True, live: bool = True) -> dict:
     """One ``u2live webcam`` run as the CLI makes it (in this process, so the recording camera is registered)."""
     from u2live.backgrounds import parse_background
-    from u2live.commands.video import run_job
+    from u2live.job import run_job
 
     RecordingCamera.opened.clear()
     load_before = loadavg()

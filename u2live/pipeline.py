@@ -23,10 +23,10 @@ import torch
 
 from .backends.base import Segmenter
 from .frame import Frame
+from .options import MODES
 from .preprocess import to_model_input_tensor
 from .stats import PipelineStats
 
-MODES = ("composite", "matte")
 POLL_SECONDS = 0.1  # how often a blocked put/get re-checks the stop event
 DRAIN_SECONDS = 10.0  # how long closing waits for the writer to write what is already queued
 _END = object()  # end-of-stream marker for the writer queue
