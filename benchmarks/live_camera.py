@@ -188,7 +188,7 @@ def warp_error_by_age(clip_name: str, ages=(1, 2, 4, 8), first: int = 60, count:
                 image = torch.from_numpy(decoded.to_ndarray(format="rgb24"))
                 frames.append(Frame(image.numpy(), index / 30, index))
                 masks.append(segmenter.predict_frames(image[None])[0])
-    shown = lambda frame, mask: stages.finish(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]  # noqa: E731
+    shown = lambda frame, mask: stages.picture(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]  # noqa: E731
     errors = {k: {"warp": [], "no_warp": []} for k in ages}
     for i in range(max(ages), len(frames)):
         own = shown(frames[i], masks[i]).astype(np.float32)
