@@ -28,9 +28,12 @@ def overwrite_option(command):
                         help=OVERWRITE_HELP)(command)
 
 
-def model_options(command):
-    """--weights, --model, --size, --backend, --precision: which network runs, and how."""
-    decorators = [
+def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", "size", "backend", "precision")):
+    """--weights, --model, --size, --backend, --precision: which network runs, and how. ``@model_options`` adds
+    them all; ``@model_options(only=(...))`` those named (build-engine: one backend, its own precisions)."""
+    if command is None:
+        return functools.partial(model_options, only=only)
+    decorators = dict(zip(("weights", "model", "size", "backend", "precision"), [
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Weights file: the authors' .pth, an ONNX export (.onnx), or ours. "
                           "Default: the bundled U2-Net† weights (or ~/.u2net/<model>.onnx)."),
@@ -47,8 +50,8 @@ def model_options(command):
                      help="Numeric precision; auto picks the backend's default: for video and webcam on the CPU "
                           "int8 (about 2x faster than fp32, masks within MAE 0.005 of it), elsewhere fp32 on the "
                           "CPU and fp16 on capable GPUs. --precision fp32 runs the exact model."),
-    ]
-    return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), command)
+    ]))
+    return functools.reduce(lambda cmd, name: decorators[name](cmd), reversed(only), command)
 
 
 def _check_size(ctx, param, value):

@@ -32,16 +32,15 @@ import av
 import numpy as np
 
 from .closing import Closing
+from .console import stderr_line
 from .errors import InputError
-from .frame import Frame, VideoInfo
+from .frame import Frame, VideoInfo, plausible_rate
+from .handoff import END, POLL_SECONDS, put_until_stopped
 
-POLL_SECONDS = 0.1
 STDIN_NAMES = ("-", "/dev/stdin")
 URL_TIMEOUT_SECONDS = 10.0  # opening a stream URL, and each read from it, gives up after this long
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
-DEFAULT_FPS = Fraction(30)
 REORDER_WINDOW = 4  # frames of timestamp reordering repaired (see FileSource._timestamped)
-_END = object()
 
 
 class SourceLostError(InputError):
@@ -165,13 +164,6 @@ def _rotation(frame: av.VideoFrame, stream) -> int:
     return -int(float(tag)) if tag and tag.lstrip("-").replace(".", "").isdigit() else 0
 
 
-def _frame_rate(stream) -> Fraction:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if rate and 0 < rate < 1000:
-            return Fraction(rate)
-    return DEFAULT_FPS
-
-
 def _frame_count(container, stream, fps: Fraction) -> int | None:
     """The header's frame count, else an estimate from the duration (for progress bars); None when unknown."""
     if stream.frames:
@@ -195,7 +187,7 @@ class FileSource(Source):
         self.name = name or self.path  # how messages call it ("-" for a spooled standard input)
         self._temporary = temporary  # a spooled standard input: deleted on close
         self.live = live
-        self.log = log or (lambda line: print(line, file=sys.stderr))
+        self.log = log or stderr_line
         self.bad_packets = 0
         self._error: BaseException | None = None
         try:
@@ -220,7 +212,7 @@ class FileSource(Source):
         if first is None:
             raise InputError(f"expected video frames in {self.name}, decoded none")
         self._pending = first
-        fps = _frame_rate(stream)
+        fps = plausible_rate(stream.average_rate, stream.guessed_rate, stream.base_rate)
         image = self._image(first)
         self.info = VideoInfo(width=image.shape[1], height=image.shape[0], fps=fps,
                               time_base=Fraction(stream.time_base or Fraction(1, 90000)),
@@ -274,7 +266,7 @@ class FileSource(Source):
         finally:
             if self.bad_packets:
                 self.log(f"u2live: warning: skipped {self.bad_packets} damaged packet(s) in {self.name}")
-            self._hand_over(_END)
+            self._hand_over(END)
 
     def _warn_if_short(self, decoded: int) -> None:
         """A file that ends well before the frame count its header announces was cut short (a copy or download
@@ -313,7 +305,7 @@ class FileSource(Source):
         return seconds if last is None or seconds > last else last + float(step * self._stream.time_base)
 
     def _hand_over(self, item) -> None:
-        if self.live and item is not _END:  # newest only: replace what the consumer has not taken yet
+        if self.live and item is not END:  # newest only: replace what the consumer has not taken yet
             while True:
                 try:
                     self._queue.get_nowait()
@@ -324,12 +316,7 @@ class FileSource(Source):
                     return
                 except queue.Full:
                     continue
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=POLL_SECONDS)
-                return
-            except queue.Full:
-                continue
+        put_until_stopped(self._queue, item, self._stop)
 
     def __iter__(self) -> Iterator[Frame]:
         while not self._closed:
@@ -339,7 +326,7 @@ class FileSource(Source):
                 if self._thread is not None and not self._thread.is_alive() and self._queue.empty():
                     return
                 continue
-            if item is _END:
+            if item is END:
                 self._put_back_end()
                 if self._error is not None:
                     raise self._error
@@ -349,7 +336,7 @@ class FileSource(Source):
     def _put_back_end(self) -> None:
         """Later iterations end at once, too."""
         try:
-            self._queue.put_nowait(_END)
+            self._queue.put_nowait(END)
         except queue.Full:
             pass
 
@@ -441,11 +428,7 @@ class CameraSource(Source):
     def _rate(self, requested) -> Fraction:
         import cv2
 
-        reported = self._cap.get(cv2.CAP_PROP_FPS) or 0
-        for rate in (reported, requested):
-            if rate and 0 < rate < 1000:
-                return Fraction(rate).limit_denominator(1001)
-        return DEFAULT_FPS
+        return plausible_rate(float(self._cap.get(cv2.CAP_PROP_FPS) or 0), requested and float(requested))
 
     def _grab(self) -> None:
         """Grabber thread: newest frame wins; a camera silent for ``stall_timeout`` is declared lost."""
