@@ -98,8 +98,8 @@ LOST_CAMERA = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
     from test_sources import FakeCapture  # the named fake camera: 40 frames, then read() fails like an unplugged one
-    from u2live import sources
-    sources._opencv_capture = lambda target: FakeCapture(frames=40, size=(160, 120), period=1 / 15)
+    from u2live.sources import camera
+    camera._opencv_capture = lambda target: FakeCapture(frames=40, size=(160, 120), period=1 / 15)
     from u2live.cli import main
     main(sys.argv[2:], prog_name="u2live")
 """)
