@@ -99,7 +99,7 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
     """One ``u2live webcam`` run as the CLI makes it (in this process, so the recording camera is registered), at
     webcam's defaults unless ``model`` overrides some; ``lever`` reverts one of the live path's choices (LEVERS)."""
     from u2live.backgrounds import parse_background
-    from u2live.commands.video import run_job
+    from u2live.job import run_job
 
     RecordingCamera.opened.clear()
     load_before = loadavg()
@@ -301,7 +301,7 @@ def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
 
 def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int = 60, count: int = 40) -> dict:
     """Independent of the machine's load: for each of ``count`` frames of the clip, the mask the model made ``k``
-    frames earlier, shown on this frame through the live path's own code (MaskCarrier, Stages.finish) with the warp
+    frames earlier, shown on this frame through the live path's own code (MaskCarrier, Stages.picture) with the warp
     on and off, against this frame's own matte. MAE per age k (30 fps: k=4 is a mask 133 ms old)."""
     import torch
 
@@ -320,7 +320,7 @@ def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int =
                 image = torch.from_numpy(decoded.to_ndarray(format="rgb24"))
                 frames.append(Frame(image.numpy(), index / 30, index))
                 masks.append(segmenter.predict_frames(image[None])[0])
-    shown = lambda frame, mask: stages.finish(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]  # noqa: E731
+    shown = lambda frame, mask: stages.picture(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]  # noqa: E731
     errors = {k: {"warp": [], "no_warp": []} for k in ages}
     for i in range(max(ages), len(frames)):
         own = shown(frames[i], masks[i]).astype(np.float32)

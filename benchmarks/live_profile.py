@@ -90,9 +90,9 @@ def per_frame_stages(images: list[np.ndarray]) -> dict:
         for bg in ("blur", "color:0,120,255"):
             stages = Stages(mode="composite", background=parse_background(bg))
             out[f"render --bg {bg.split(':')[0]}"] = cpu_ms(
-                lambda: stages.finish(torch.from_numpy(step()), mask, 0.0, stats), len(images))
+                lambda: stages.picture(torch.from_numpy(step()), mask, 0.0, stats), len(images))
         stages = Stages(mode="matte")
-        out["render --mode matte"] = cpu_ms(lambda: stages.finish(torch.from_numpy(step()), mask, 0.0, stats),
+        out["render --mode matte"] = cpu_ms(lambda: stages.picture(torch.from_numpy(step()), mask, 0.0, stats),
                                             len(images))
     return out
 

@@ -13,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-STAGES = ("decode", "preprocess", "inference", "smoothing", "warp", "composite", "encode")
+from u2live.stats import STAGES  # the package's stage names, in pipeline order
+
 COLOURS = {"reference": "#7f7f7f", "model": "#1f77b4", "offline": "#2ca02c", "live": "#ff7f0e",
            "live-sync": "#d62728"}
 

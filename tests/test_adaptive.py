@@ -102,7 +102,7 @@ def test_the_live_model_leaves_one_core_to_the_picture(cores, threads):
 
 def test_a_live_cpu_model_is_opened_with_those_threads():
     from u2live.backends.onnx_runtime import cpu_threads
-    from u2live.commands.video import open_segmenter
+    from u2live.job import open_segmenter
 
     model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
     with open_segmenter(model, live=True) as live, open_segmenter(model, live=False) as offline:

@@ -141,10 +141,10 @@ def test_a_stop_ends_everything_within_a_second(clip, segmenter):
 def test_ctrl_c_in_the_main_thread_closes_everything(clip, segmenter):
     """KeyboardInterrupt (Ctrl-C) while rendering: it comes back unchanged, sinks closed, worker joined."""
     class Interrupting(Stages):
-        def finish(self, image, mask, pts, stats):
+        def picture(self, image, mask, pts, stats):
             if pts > 0.5:
                 raise KeyboardInterrupt
-            return super().finish(image, mask, pts, stats)
+            return super().picture(image, mask, pts, stats)
 
     sink = RecordingSink()
     with pytest.raises(KeyboardInterrupt):

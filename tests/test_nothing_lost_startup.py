@@ -91,7 +91,7 @@ def test_ctrl_c_while_torch_imports_is_one_line(tmp_path):
 
 
 def test_a_live_run_says_how_many_frames_it_dropped(capsys):
-    from u2live.commands.video import _summary
+    from u2live.job import _summary
     from u2live.stats import PipelineStats
 
     stats = PipelineStats()

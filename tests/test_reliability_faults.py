@@ -18,7 +18,6 @@ import av
 import pytest
 
 from u2live import backends
-from u2live.backends.base import Segmenter
 from u2live.backgrounds import parse_background
 from u2live.pipeline import Stages, run_pipeline
 from u2live.sinks import FileSink
@@ -99,8 +98,8 @@ LOST_CAMERA = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
     from test_sources import FakeCapture  # the named fake camera: 40 frames, then read() fails like an unplugged one
-    from u2live import sources
-    sources._opencv_capture = lambda target: FakeCapture(frames=40, size=(160, 120), period=1 / 15)
+    from u2live.sources import camera
+    camera._opencv_capture = lambda target: FakeCapture(frames=40, size=(160, 120), period=1 / 15)
     from u2live.cli import main
     main(sys.argv[2:], prog_name="u2live")
 """)
@@ -213,8 +212,6 @@ class FailingSegmenter:
             raise RuntimeError("model broke")
         self.calls += 1
         return self.real.infer_tensor(batch)
-
-    predict_frames = Segmenter.predict_frames  # the pipeline then times preprocessing and calls infer_tensor
 
     def describe(self):
         return "failing " + self.real.describe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
 import threading
 import time
 from fractions import Fraction
@@ -75,6 +76,22 @@ def test_other_containers_copy_or_reencode_the_audio(megamind, tmp_path, suffix,
     got = probe(out)
     assert got["frames"] == 24 and got["audio"][0] == codec
     assert abs(got["audio"][2] - got["video_end"]) < 0.15  # in sync: both end together
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".webm"])
+def test_audio_with_a_late_start_and_a_one_sample_packet_is_muxed(megamind, tmp_path, suffix):
+    """``ffmpeg -ss 0 -t 2 -i Megamind.avi -c:a aac`` (a user's cut) starts the AAC track 0.51 s late and leaves a
+    packet one sample long: copied into AVI's coarse audio time base two packets fell on one tick,
+    re-encoded (WebM) two frames overlapped, and the run failed with "Invalid argument" at the first audio packet."""
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "0", "-t", "2", "-i", str(megamind), "-c:a", "aac",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(cut)], check=True)
+    packets = [p.duration for p in av.open(str(cut)).demux(audio=0) if p.pts is not None]
+    assert 1 in packets  # the odd packet this test is about (what FFmpeg's cut makes today)
+    out = tmp_path / f"out{suffix}"
+    sink, written = copy_frames(cut, lambda info: FileSink(out, info))
+    got = probe(out)
+    assert got["frames"] == written + 1 and got["audio"] is not None
 
 
 def test_interrupted_output_plays_and_holds_every_frame_written(write_clip, tmp_path):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from u2live import sources
+from u2live.sources import camera
 from u2live.errors import InputError
 from u2live.sources import CameraSource, FileSource, SourceLostError, open_source
 
@@ -215,7 +215,7 @@ def test_camera_that_cannot_open_or_never_delivers_is_an_input_error():
 
 def test_open_source_sends_indices_devices_and_urls_to_the_camera_reader(monkeypatch):
     targets = []
-    monkeypatch.setattr(sources, "_opencv_capture", lambda target: targets.append(target) or FakeCapture())
+    monkeypatch.setattr(camera, "_opencv_capture", lambda target: targets.append(target) or FakeCapture())
     for spec in ("0", "/dev/video2", "rtsp://127.0.0.1:8554/cam"):
         with open_source(spec, live=True) as source:
             assert isinstance(source, CameraSource)

@@ -22,6 +22,7 @@ import numpy as np
 
 from .closing import Closing
 from .errors import InputError
+from .options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -77,15 +78,15 @@ class Model(Closing):
         rgb = as_rgb(image)
         return highlight(rgb, self.mask(rgb), threshold)
 
-    def video(self, input: str | os.PathLike, output: str | os.PathLike | None = None, *, bg: str = "blur",
-              mode: str = "composite", smoothing: str = "auto", max_frames: int | None = None,
+    def video(self, input: str | os.PathLike, output: str | os.PathLike | None = None, *, bg: str = DEFAULT_BACKGROUND,
+              mode: str = DEFAULT_MODE, smoothing: str = DEFAULT_SMOOTHING, max_frames: int | None = None,
               rtmp: str | None = None, batch: int | None = None, progress: bool = False,
               overwrite: bool = True) -> PipelineStats:
         """Replace the background of every frame of ``input``, as ``u2live video`` does (audio kept), into
         ``output`` and/or ``rtmp``; ``overwrite=False`` refuses an existing output (``--no-overwrite``). Returns
         the run's statistics (frames, FPS, time per stage)."""
         from .backgrounds import parse_background
-        from .commands.video import run_job
+        from .job import run_job
 
         if output is None and rtmp is None:
             raise InputError("nothing to write to: give output and/or rtmp")

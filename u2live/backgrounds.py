@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from .closing import Closing
 from .compositor import alpha_float, alpha_uint8
 from .errors import InputError
+from .frame import plausible_rate
 from .images import read_rgb
 from .refine import box_filter, shrink
 
@@ -187,7 +188,7 @@ class VideoBackground(Background):
         self._start = self._last_pts = None
 
     def _restart(self) -> None:
-        self.close()
+        self._drop_container()
         self._frames = self._timed_frames()
         self.current = next(self._frames)  # (time in the loop series, av.VideoFrame)
         self.upcoming = next(self._frames)
@@ -208,12 +209,12 @@ class VideoBackground(Background):
             offset += last + 1.0 / self._rate
 
     def _decode(self):
-        self.close()
+        self._drop_container()
         try:
             self.container = av.open(f"file:{Path(self.path).absolute()}")
             stream = self.container.streams.video[0]
             stream.thread_type = "AUTO"
-            self._rate = float(stream.average_rate or stream.guessed_rate or 25)
+            self._rate = float(plausible_rate(stream.average_rate, stream.guessed_rate, stream.base_rate))
             yield from self.container.decode(stream)
         except av.FFmpegError as err:
             raise InputError(f"--bg: cannot decode {self.path}: {err.strerror or err}") from err
@@ -242,10 +243,14 @@ class VideoBackground(Background):
             self._fitted_for = key
         return self._fitted
 
-    def close(self) -> None:
+    def _drop_container(self) -> None:
+        """Close the clip's current container (the loop reopens it: a restart, the next pass)."""
         if self.container is not None:
             self.container.close()
             self.container = None
+
+    def _close(self) -> None:
+        self._drop_container()
 
 
 class BlurBackground(Background):

@@ -6,6 +6,18 @@ from fractions import Fraction
 
 import numpy as np
 
+DEFAULT_FPS = Fraction(30)  # the rate of a stream that states no plausible one
+
+
+def plausible_rate(*candidates) -> Fraction:
+    """The first of ``candidates`` (frame rates as a container, a codec or a camera reports them, best first) that
+    is plausible, above 0 and below 1000 fps; else :data:`DEFAULT_FPS`. One rule for files, cameras and background
+    clips. A float (OpenCV's) becomes the nearest fraction over at most 1001 (NTSC's 30000/1001)."""
+    for rate in candidates:
+        if rate and 0 < rate < 1000:
+            return Fraction(rate).limit_denominator(1001) if isinstance(rate, float) else Fraction(rate)
+    return DEFAULT_FPS
+
 
 @dataclass
 class Frame:

@@ -207,7 +207,7 @@ def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: _Wri
             mask = carrier.to(frame)
         with stats.stage("preprocess"):
             image = upload([frame.image])[0]  # [H, W, 3] uint8
-        out = stages.finish(image, mask, frame.pts, stats)
+        out = stages.picture(image, mask, frame.pts, stats)
         stats.mask_shown(frame.pts - carrier.made_on.pts)
         if not writer.put(Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)):
             return

@@ -22,19 +22,22 @@ import numpy as np
 import torch
 
 from .backends.base import Segmenter
+from .backgrounds import BackgroundSpec
+from .compositor import composite, matte, rgba
 from .frame import Frame
+from .handoff import END, POLL_SECONDS, put_until_stopped
+from .options import MODES
 from .preprocess import to_model_input_tensor
+from .refine import refine_mask
+from .smoothing import Smoother
 from .stats import PipelineStats
 
-MODES = ("composite", "matte")
-POLL_SECONDS = 0.1  # how often a blocked put/get re-checks the stop event
 DRAIN_SECONDS = 10.0  # how long closing waits for the writer to write what is already queued
-_END = object()  # end-of-stream marker for the writer queue
 
 
 def segmenter_device(segmenter: Segmenter) -> torch.device:
-    """The device the segmenter's tensors live on (CPU for backends that do not say)."""
-    return torch.device(getattr(segmenter, "device", None) or "cpu")
+    """The device the segmenter's tensors live on (``Segmenter.device``: None is the CPU)."""
+    return torch.device(segmenter.device or "cpu")
 
 
 def default_batch(segmenter: Segmenter) -> int:
@@ -44,15 +47,16 @@ def default_batch(segmenter: Segmenter) -> int:
 
 
 class Stages:
-    """What happens to a frame after the model: temporal smoothing, full-resolution refinement, the output picture.
+    """What happens to a frame after the model: temporal smoothing (:meth:`smooth`), then :meth:`picture`:
+    full-resolution refinement and the output picture. :meth:`render` is both.
 
     ``mode`` is ``composite`` (the frame over ``background``, or RGBA when the background spec is transparent) or
     ``matte`` (the grayscale mask). The background is opened on the first frame, at that frame's size, and reopened
     if the size changes (a camera may deliver another size than it was asked for).
     """
 
-    def __init__(self, *, mode: str = "composite", smoother=None, background=None,
-                 device: torch.device | str = "cpu"):
+    def __init__(self, *, mode: str = "composite", smoother: Smoother | None = None,
+                 background: BackgroundSpec | None = None, device: torch.device | str = "cpu"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "composite" and background is None:
@@ -67,11 +71,11 @@ class Stages:
     @property
     def alpha(self) -> bool:
         """True when the output frames are RGBA (a transparent background in composite mode)."""
-        return self.mode == "composite" and bool(getattr(self.background_spec, "transparent", False))
+        return self.mode == "composite" and self.background_spec.transparent
 
     def render(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
         """[H, W, 3] uint8 frame and its [S, S] mask on the device -> the finished [H, W, 3|4] uint8 numpy frame."""
-        return self.finish(image, self.smooth(image, mask, pts, stats), pts, stats)
+        return self.picture(image, self.smooth(image, mask, pts, stats), pts, stats)
 
     def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
         """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
@@ -81,23 +85,21 @@ class Stages:
                 mask = self.smoother.update(mask, pts, image=image)
         return mask
 
-    def finish(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
-        """:meth:`render` after the smoothing: refine ``mask`` (already smoothed) on ``image``, make the picture."""
-        from .refine import refine_mask
-
+    def picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
+        """The output picture: ``mask`` (already smoothed) refined on ``image`` to a full-resolution alpha
+        (``refine``), then the frame composited, the matte or the RGBA frame made from it (``composite``)."""
+        with stats.stage("refine"):
+            alpha = refine_mask(mask, image, dtype=self._alpha_dtype)
         with stats.stage("composite"):
-            out = self._picture(image, refine_mask(mask, image, dtype=self._alpha_dtype), pts)
-            return out.cpu().numpy()  # the one download
+            return self._draw(image, alpha, pts).cpu().numpy()  # the one download
 
     @property
     def _alpha_dtype(self) -> torch.dtype:
         # the CPU's OpenCV kernels composite an 8-bit alpha; torch on a GPU keeps float32
         return torch.uint8 if self.device.type == "cpu" else torch.float32
 
-    def _picture(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
+    def _draw(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
         """The output picture from the frame and its [H, W] alpha (uint8 on the CPU, float32 in [0, 1] on a GPU)."""
-        from .compositor import composite, matte, rgba
-
         if self.mode == "matte":
             return matte(alpha)
         if self.alpha:
@@ -154,13 +156,7 @@ class _Writer:
 
     def put(self, item) -> bool:
         """Queue ``item``, waiting while the queue is full; False once the pipeline is stopping."""
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return put_until_stopped(self.queue, item, self.stop)
 
     def _run(self) -> None:
         try:
@@ -171,7 +167,7 @@ class _Writer:
                     if self.stop.is_set():  # stopping and drained
                         return
                     continue
-                if frame is _END:
+                if frame is END:
                     return
                 self._write(frame)
         except BaseException as err:  # stored and re-raised in the caller's thread
@@ -188,7 +184,7 @@ class _Writer:
 
     def finish(self) -> None:
         """End of input: let the writer write everything queued, wait for it, re-raise its error."""
-        if self.put(_END):
+        if self.put(END):
             while self.thread.is_alive():
                 self.thread.join(POLL_SECONDS)
         self.close()
@@ -263,14 +259,12 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
 
 
 def _segment(segmenter: Segmenter, images: torch.Tensor, stats: PipelineStats) -> torch.Tensor:
-    """[N, H, W, 3] uint8 -> [N, S, S] masks, timing preprocessing and inference apart where the backend allows."""
-    if type(segmenter).predict_frames is Segmenter.predict_frames:
-        with stats.stage("preprocess"):
-            batch = to_model_input_tensor(images, segmenter.size)  # [N, 3, S, S] float32
-        with stats.stage("inference"):
-            return segmenter.infer_tensor(batch)
-    with stats.stage("inference"):  # a backend with its own fused preprocessing
-        return segmenter.predict_frames(images)
+    """[N, H, W, 3] uint8 -> [N, S, S] masks (:meth:`Segmenter.predict_frames`, with preprocessing and inference
+    timed apart)."""
+    with stats.stage("preprocess"):
+        batch = to_model_input_tensor(images, segmenter.size)  # [N, 3, S, S] float32
+    with stats.stage("inference"):
+        return segmenter.infer_tensor(batch)
 
 
 def _batches(source, batch: int, max_frames: int | None, stats: PipelineStats,

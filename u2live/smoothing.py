@@ -15,6 +15,7 @@ Measured on real footage in ``benchmarks/smoothing.py`` (figures in ``benchmarks
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 import torch
 
@@ -30,6 +31,17 @@ SMOOTHING_HELP = (
     "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
     "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
     "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
+
+
+class Smoother(Protocol):
+    """What the pipeline asks of a smoother (:class:`TemporalSmoother`, :class:`u2live.temporal.MotionSmoother`):
+    its temporal state is its own, by timestamp."""
+
+    def update(self, mask: torch.Tensor, pts: float, image: torch.Tensor | None = None) -> torch.Tensor:
+        """The smoothed [S, S] mask for the model's ``mask`` of the frame ``image`` at ``pts`` seconds."""
+
+    def reset(self) -> None:
+        """Forget the past (a new scene or a new run)."""
 
 
 class TemporalSmoother:
@@ -101,7 +113,7 @@ def parse_time_constant(spec: str) -> float | None:
     return seconds
 
 
-def make_smoother(spec: str = "auto"):
+def make_smoother(spec: str = "auto") -> Smoother | None:
     """The smoother for a ``--smoothing`` value (``update(mask, pts, image=frame)``), or None when it is off."""
     if spec.strip().lower() in MOTION:
         from .temporal import MotionSmoother

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 #: stage names in pipeline order; ``encode`` is the writer thread's time in the sinks' ``write``
-STAGES = ("decode", "preprocess", "inference", "smoothing", "warp", "composite", "encode")
+STAGES = ("decode", "preprocess", "inference", "smoothing", "warp", "refine", "composite", "encode")
 LATENCY_WINDOW = 8192
 
 

@@ -53,7 +53,7 @@ class Worker:
     ``run(task)`` processes one file and never raises for a bad file: its error comes back as ``Result.error``."""
 
     def __init__(self, options: dict):
-        from ..commands.video import open_segmenter
+        from ..job import open_segmenter
 
         self.options = {k: v for k, v in options.items() if k not in MODEL_KEYS and k != "quiet"}
         # the model as `u2live video` opens it (INT8 on the CPU under --precision auto)
@@ -61,7 +61,7 @@ class Worker:
 
     def run(self, task: Task, *, on_frame: Callable[[], None] | None = None,
             stopped: Callable[[], bool] = lambda: False) -> Result:
-        from ..commands.video import run_job
+        from ..job import run_job
 
         def frame_done() -> None:
             if stopped():  # raised in the writer: the pipeline ends as failed and keeps the file as partial

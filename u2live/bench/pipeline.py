@@ -20,14 +20,13 @@ from pathlib import Path
 import torch
 
 from ..frame import Frame
+from ..options import DEFAULT_BACKGROUND
 from ..sinks.base import Sink
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
 
 PATHS = ("offline", "live", "live-sync")
 LIVE_KEYS = ("camera_fps", "delivered_fps", "delivered_share", "mask_hz", "mask_age_ms_p50", "mask_age_ms_p99")
-DEFAULT_BACKGROUND = "blur"  # u2live video's default
-DEFAULT_SMOOTHING = "auto"
 
 
 class NullSink(Sink):
@@ -52,32 +51,24 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
     """
     from ..backgrounds import parse_background
-    from ..live import run_live
-    from ..pipeline import Stages, run_pipeline, segmenter_device
+    from ..job import build_stages, run_frames
     from ..sinks import open_sinks
-    from ..smoothing import make_smoother
     from ..sources import open_source
 
-    device = segmenter_device(segmenter)
     live = path.startswith("live")
     stop = threading.Event()
     source = open_source(str(clip), live=live)
-    stages = Stages(mode="composite", smoother=make_smoother(DEFAULT_SMOOTHING),
-                    background=parse_background(DEFAULT_BACKGROUND), device=device)
+    stages = build_stages(segmenter, background=parse_background(DEFAULT_BACKGROUND))
     if live:
         sinks = [NullSink()]
     else:
         sinks = open_sinks(output=work_dir / f"bench-{row['backend']}.mp4", info=source.info, alpha=stages.alpha,
                             stop_event=stop)
     # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
-    stats = PipelineStats(synchronize=torch.cuda.synchronize if device.type == "cuda" else None)
-    with PeakMemory(device) as memory:
-        common = dict(max_frames=frames, stats=stats, stop_event=stop, queue_size=2 if live else 8)
-        if path == "live":
-            run_live(source, segmenter, stages, sinks, **common)
-        else:
-            stats.camera_fps = float(source.info.fps) if live else None
-            run_pipeline(source, segmenter, stages, sinks, batch=1 if live else row["batch"], **common)
+    stats = PipelineStats(synchronize=torch.cuda.synchronize if stages.device.type == "cuda" else None)
+    with PeakMemory(stages.device) as memory:
+        run_frames(source, segmenter, stages, sinks, live=live, sync=path == "live-sync", batch=row["batch"],
+                   max_frames=frames, stats=stats, stop_event=stop)
     return pipeline_row(row, stats, path=path, memory=memory)
 
 

@@ -7,14 +7,11 @@ import click
 
 from ..backends import tensorrt
 from ..errors import BackendError
-from ..model import MODEL_NAMES
+from ..options import DEFAULT_SIZE, model_options
 
 
 @click.command("build-engine")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights file (default: the bundled U2-Net† weights).")
-@click.option("--model", type=click.Choice(MODEL_NAMES), default="u2netp", show_default=True)
-@click.option("--size", type=int, default=320, show_default=True, help="Input size, a multiple of 32.")
+@model_options(only=("weights", "model", "size"))
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Frames per inference (offline video runs faster with 4-8).")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
@@ -28,9 +25,7 @@ def build_engine(weights, model, size, batch, precision, engine_dir, force):
     The engine's file name is a hash of the torch / torch-tensorrt / TensorRT versions, the GPU and its compute
     capability, the precision, size, batch and weights: an existing matching engine is reused, not rebuilt.
     """
-    from ..backends.base import check_size
-
-    check_size(size)
+    size = DEFAULT_SIZE if size == "auto" else size  # checked by the option already
     reason = tensorrt.gpu_reason() or tensorrt.torch_tensorrt_missing_reason()
     if reason:
         raise BackendError(f"cannot build a TensorRT engine here: {reason}")

@@ -83,7 +83,7 @@ def gpu_class(major: int, minor: int) -> str:
 
 def check_auto() -> Check:
     from ..backends import AUTO_ORDER, BACKENDS
-    from .video import VIDEO_PRECISION
+    from ..options import VIDEO_PRECISION
 
     skipped = []
     for name in AUTO_ORDER:

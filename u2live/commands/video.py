@@ -1,23 +1,9 @@
 """``u2live video``: replace the background of every frame of a recorded video, audio kept."""
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from contextlib import ExitStack
-
 import click
-import torch
 
-from .. import backends
-from ..errors import U2LiveError
-from ..options import segmenter_options, video_options
-from ..pipeline import Stages, default_batch, run_pipeline, segmenter_device
-from ..progress import progress_bar
-from ..stats import PipelineStats
-
-#: precision per backend under --precision auto for video work: INT8 on the CPU (~2x faster; masks within MAE
-#: 0.005 of FP32 on the authors' images, AVX2 EPYC); GPU backends keep their own defaults
-VIDEO_PRECISION = {"cpu": "int8"}
+from ..options import video_options
 
 
 @click.command()
@@ -34,114 +20,7 @@ def video(input_path, output, rtmp, preview, batch, **options):
     """
     if output is None and rtmp is None:
         raise click.UsageError("nothing to write to: give -o OUTPUT and/or --rtmp URL")
+    from ..job import run_job  # here, not at the top: `u2live video --help` answers without importing torch
+
     run_job(str(input_path), live=False, output=output, rtmp=rtmp, vcam=False, preview=preview, batch=batch,
             **options)
-
-
-def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
-            smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
-            width: int | None = None, height: int | None = None, fps: float | None = None,
-            sync: bool = False, warp: bool = True, segmenter: backends.Segmenter | None = None,
-            on_frame: Callable[[], None] | None = None,
-            **model) -> PipelineStats:
-    """What ``video`` and ``webcam`` share: check every output, open the source and the virtual camera (bad input
-    fails before the model loads and before any file is created), then the model, the stages and the sinks; run
-    the pipeline with a progress bar, and print the one-line summary. A failed run's error line says where the
-    frames written so far are kept. A live source runs at the camera's rate with the model beside it
-    (:mod:`u2live.live`), unless ``sync``. A given ``segmenter`` (loaded once by the Python API or a batch worker)
-    is used and left open instead of loading one; ``on_frame`` is called after each frame reached every output."""
-    from ..live import run_live
-    from ..sinks import check_sinks, check_vcam, kept_note, open_sinks
-    from ..smoothing import make_smoother
-    from ..sources import open_source
-
-    stop = threading.Event()
-    stats = PipelineStats()
-    alpha = mode == "composite" and background.transparent
-    check_sinks(output, rtmp, preview, alpha=alpha, overwrite=overwrite,
-                inputs={source_spec: "input", background.path: "background"})
-    sinks = []
-    with ExitStack() as stack:
-        source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
-        if vcam:
-            check_vcam(source.info)
-        if segmenter is None:
-            segmenter = stack.enter_context(open_segmenter(model, live=live))
-        if segmenter.name == "cpu":
-            # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
-            # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
-            torch.set_num_threads(1)
-        stages = Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
-                        device=segmenter_device(segmenter))
-        stack.callback(stages.close)
-        sinks = open_sinks(output=output, rtmp=rtmp, vcam=vcam, preview=preview, info=source.info,
-                           alpha=stages.alpha, stop_event=stop, overwrite=overwrite)
-        total = _total(source.info.frames, max_frames) if not live else max_frames
-        seen = [-1]  # the newest source frame index written: a live run's dropped frames are the gaps
-        stack.callback(_summary, stats, quiet, seen if live else None)  # runs after the bar below is closed
-        bar = stack.enter_context(progress_bar(total=total, disable=quiet))
-
-        def written(frame) -> None:
-            seen[0] = max(seen[0], frame.index)
-            bar.update(1)
-            if on_frame is not None:
-                on_frame()
-
-        stats.camera_fps = float(source.info.fps) if live else None
-        common = dict(max_frames=max_frames, stats=stats, stop_event=stop, on_frame=written)
-        try:
-            if live and not sync:
-                run_live(source, segmenter, stages, sinks, warp=warp, queue_size=2, **common)
-            else:
-                run_pipeline(source, segmenter, stages, sinks,
-                             batch=1 if live else batch or default_batch(segmenter), queue_size=2 if live else 8,
-                             **common)
-        except U2LiveError as err:
-            err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
-            raise
-    return stats
-
-
-def open_segmenter(model: dict, *, live: bool):
-    """The segmenter for video work: INT8 on the CPU under --precision auto; on a live source with one core left to
-    the picture (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at
-    >= 8 Hz here (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
-    from ..adaptive import SIZES, choose_segmenter, ladder, model_threads
-
-    threads = model_threads() if live else None
-    if not (live and model["size"] == "auto"):
-        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, threads=threads)
-    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION,
-                             threads=threads)]
-    rungs = ladder(SIZES, [first[0].precision])
-
-    def create(setting):
-        if setting == rungs[0] and first:
-            return first.pop()  # loaded above, to learn the backend and precision auto picks
-        return backends.create(name, model=model["model"], weights=model["weights"], size=setting.size,
-                               precision=setting.precision, threads=threads)
-
-    name = first[0].name
-    return choose_segmenter(create, rungs, log=first[0].log)
-
-
-def _total(frames: int | None, max_frames: int | None) -> int | None:
-    if frames is None or max_frames is None:
-        return frames or max_frames
-    return min(frames, max_frames)
-
-
-def _summary(stats: PipelineStats, quiet: bool, seen: list[int] | None = None) -> None:
-    """Printed also after Ctrl-C or an error: for a live run its rates, then what was done so far (with the frames
-    a live run dropped to keep up: the camera delivered more than could be rendered), last: the line scripts read."""
-    if quiet or stats.started is None:
-        return
-    live = stats.live_summary()
-    if live:
-        click.echo(f"u2live: {live}", err=True)
-    delivered, dropped = (seen[0] + 1 if seen else 0), ""
-    if delivered > stats.frames:
-        lost = delivered - stats.frames
-        dropped = (f"; dropped {lost} of the {delivered} frames the source delivered ({100 * lost / delivered:.0f}%)"
-                   " to keep up live: a smaller --size, --precision int8 or a GPU keeps more")
-    click.echo(f"u2live: {stats.summary()}{dropped}", err=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from ..options import video_options
-from .video import run_job
 
 
 @click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured at start (u2live.adaptive)
@@ -38,4 +37,6 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
     """
     if not (vcam or preview or output or rtmp):
         raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")
+    from ..job import run_job  # here, not at the top: `u2live webcam --help` answers without importing torch
+
     run_job(source_spec, live=True, output=output, rtmp=rtmp, vcam=vcam, preview=preview, **options)

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..errors import BusyError, InputError, TooLargeError
+from ..options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
 from .inference import ModelPool
 from .jobs import JobManager
 from .settings import ServeSettings
@@ -108,9 +109,9 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
 
     @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=BODY_DOC,
               summary="A video job, as `u2live video` runs it: 202 and the job's id")
-    async def create_video(request: Request, bg: str = Query("blur"),
-                           mode: Literal["composite", "matte"] = Query("composite"),
-                           smoothing: str = Query("auto"), max_frames: int | None = Query(None, ge=1)):
+    async def create_video(request: Request, bg: str = Query(DEFAULT_BACKGROUND),
+                           mode: Literal["composite", "matte"] = Query(DEFAULT_MODE),
+                           smoothing: str = Query(DEFAULT_SMOOTHING), max_frames: int | None = Query(None, ge=1)):
         _only_params(request, {"bg", "mode", "smoothing", "max_frames"})
         options = {"background": _server_background(bg), "mode": mode, "smoothing": _smoothing(smoothing),
                    "max_frames": max_frames}

@@ -43,10 +43,10 @@ def _png(picture: Image.Image) -> bytes:
 
 def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
     """The job's input through the pipeline of ``u2live video`` into its result file."""
-    from ..pipeline import Stages, default_batch, run_pipeline, segmenter_device
+    from ..job import build_stages, run_frames
     from ..sinks import open_sinks
-    from ..smoothing import make_smoother
     from ..sources import FileSource
+    from ..stats import PipelineStats
 
     options = job.options
     with ExitStack() as stack:
@@ -55,16 +55,16 @@ def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
         limit = options.get("max_frames")
         total = source.info.frames
         job.frames_total = min(total, limit) if total and limit else total or limit
-        stages = Stages(mode=options["mode"], smoother=make_smoother(options["smoothing"]),
-                        background=options["background"], device=segmenter_device(segmenter))
+        stages = build_stages(segmenter, mode=options["mode"], smoothing=options["smoothing"],
+                              background=options["background"])
         stack.callback(stages.close)
         sinks = open_sinks(output=job.result, info=source.info, alpha=stages.alpha, stop_event=job.stop)
 
         def done_one(_frame) -> None:
             job.frames_done += 1
 
-        run_pipeline(source, segmenter, stages, sinks, batch=default_batch(segmenter), max_frames=limit,
-                     stop_event=job.stop, on_frame=done_one)
+        run_frames(source, segmenter, stages, sinks, live=False, stats=PipelineStats(), max_frames=limit,
+                   stop_event=job.stop, on_frame=done_one)
 
 
 def probe_video(path) -> None:

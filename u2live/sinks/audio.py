@@ -41,6 +41,7 @@ class AudioFeed:
         self._output = output
         self._items = self._packets() if self.copy else self._encoded()
         self._held = None  # the first item past the last ``until``
+        self._last_dts: int | None = None  # in the output stream's time base
 
     def _can_copy(self, output) -> bool:
         name = self._in.codec_context.name
@@ -87,6 +88,7 @@ class AudioFeed:
         rate = self.stream.codec_context.sample_rate
         resampler = av.AudioResampler(format=self.stream.codec_context.format, layout=self.stream.layout,
                                       rate=rate)
+        next_sample = 0  # where the samples already encoded end: a frame stamped earlier would overlap them
         for frame in self._frames():
             if frame.pts is None:
                 continue
@@ -94,10 +96,12 @@ class AudioFeed:
             if seconds < 0:
                 continue
             for converted in resampler.resample(frame):
-                converted.pts, converted.time_base = round(seconds * rate), Fraction(1, rate)
+                converted.pts = max(round(seconds * rate), next_sample)
+                converted.time_base = Fraction(1, rate)
+                next_sample = converted.pts + converted.samples
                 for packet in self.stream.encode(converted):
                     yield seconds, packet
-                seconds += converted.samples / rate
+                seconds = next_sample / rate
 
     def feed(self, until: float) -> None:
         """Mux everything that starts before ``until`` seconds."""
@@ -110,7 +114,21 @@ class AudioFeed:
             if seconds >= until:
                 self._held = item
                 return
+            if self.copy:
+                self._retime(packet)
             self._output.mux(packet)
+
+    def _retime(self, packet: av.Packet) -> None:
+        """Copied packets in the output stream's time base with strictly increasing dts: a coarse one (AVI's
+        1024/48000 for AAC, FLV's milliseconds) can round two close packets (a cut clip's 1-sample packet) onto
+        one tick, which the muxer rejects ("non monotonically increasing dts")."""
+        scale = packet.time_base / self.stream.time_base
+        dts = round((packet.dts if packet.dts is not None else packet.pts) * scale)
+        if self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1
+        pts, duration = max(round(packet.pts * scale), dts), round((packet.duration or 0) * scale)
+        packet.pts, packet.dts, packet.duration, packet.time_base = pts, dts, duration, self.stream.time_base
+        self._last_dts = dts
 
     def skip(self, until: float) -> None:
         """Drop everything that starts before ``until`` seconds: a stream reconnecting mid-file resumes there."""
