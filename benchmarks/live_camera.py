@@ -9,8 +9,8 @@ with a recording backend (this machine has no v4l2loopback device: the backend i
 keeps each frame's arrival time, not its pixels). Reports delivered FPS against the camera's, the share of camera
 frames delivered, mask refresh rate, capture-to-sink latency and mask age (p50/p99), with the load average.
 Then the levers, each reverted alone beside the run as shipped (blur): the live recording at x264's offline preset
-(medium), the model on every core (none left to the picture), and the model's thread at the picture's CPU priority. A few frames of the first recording are saved
-as PNGs beside the results, to look at.
+(medium), the model on every core (none left to the picture), and the model's thread at the picture's CPU
+priority. A few frames of the first recording are saved as PNGs beside the results, to look at.
 
 Part 2, is the warp right: the recorded ``--mode matte`` of a live run, frame by frame, against the matte the model
 makes on that very frame (one mask per frame, refined on it, as ``u2live video --mode matte`` makes it; computed
@@ -320,7 +320,9 @@ def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int =
                 image = torch.from_numpy(decoded.to_ndarray(format="rgb24"))
                 frames.append(Frame(image.numpy(), index / 30, index))
                 masks.append(segmenter.predict_frames(image[None])[0])
-    shown = lambda frame, mask: stages.picture(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]  # noqa: E731
+    def shown(frame, mask):
+        return stages.picture(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]
+
     errors = {k: {"warp": [], "no_warp": []} for k in ages}
     for i in range(max(ages), len(frames)):
         own = shown(frames[i], masks[i]).astype(np.float32)
@@ -356,7 +358,8 @@ def markdown(report: dict) -> str:
     roles = sorted({role for row in report.get("runs", []) for role in row.get("cores_by_thread", {})})
     if roles:
         lines += ["", "Cores used by each thread during the runs (first frame out to the end; /proc's CPU time):", "",
-                  "| path | --bg | reverted | " + " | ".join(roles) + " |", "| --- | --- | --- |" + " ---: |" * len(roles)]
+                  "| path | --bg | reverted | " + " | ".join(roles) + " |",
+                  "| --- | --- | --- |" + " ---: |" * len(roles)]
         for row in report["runs"]:
             cores = row.get("cores_by_thread", {})
             lines.append(f"| {'--sync' if row['sync'] else 'beside'} | {row['background']} | {row.get('lever') or '-'} "
@@ -369,11 +372,13 @@ def markdown(report: dict) -> str:
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for key in ("warp", "no_warp"):
             r = warp[key]
-            lines.append(f"| {'on' if key == 'warp' else 'off'} | {r.get('size', '')} | {r['mae']:.4f} | {r['frames_compared']} | "
+            lines.append(f"| {'on' if key == 'warp' else 'off'} | {r.get('size', '')} | {r['mae']:.4f} | "
+                         f"{r['frames_compared']} | "
                          f"{r['mask_hz']:.1f} | {r['mask_age_ms_p50']:.0f} | {r['load_after']:.1f} |")
     by_age = report.get("warp_by_age")
     if by_age:
-        lines += ["", f"Warp by mask age, {by_age['clip']} (model at {by_age.get('size')}; {by_age['frames']} frames, 1280x720 at 30 fps; the "
+        lines += ["", f"Warp by mask age, {by_age['clip']} (model at {by_age.get('size')}; {by_age['frames']} frames, "
+                      "1280x720 at 30 fps; the "
                       "mask made k frames before the frame shown, against that frame's own matte; load-independent):",
                   "", "| k (frames) | MAE warp on | MAE warp off |", "| ---: | ---: | ---: |"]
         lines += [f"| {k} | {v['warp']:.4f} | {v['no_warp']:.4f} |" for k, v in by_age["mae"].items()]

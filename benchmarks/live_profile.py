@@ -8,7 +8,8 @@ Stages: decode (PyAV, 720p H.264 to RGB, as the paced file source does it), flow
 320x320 mask), smoothing (the default smoother), render (refine + background + composite, per --bg), encode (the
 file sink's H.264 at the offline preset and the live one), and the model (int8 ONNX Runtime) at each size with 1
 and 2 threads: wall ms per call and CPU ms per call; and what a smaller model costs in the picture (MAE of the
-refined matte at each size to the one at 320, on Megamind and vtest frames). Results: ``benchmarks/results/live-profile.{json,md}``.
+refined matte at each size to the one at 320, on Megamind and vtest frames). Results:
+``benchmarks/results/live-profile.json``.
 """
 from __future__ import annotations
 
@@ -117,18 +118,11 @@ def encode_ms(images: list[np.ndarray], presets=("medium", "veryfast", "superfas
 
 def model_ms(images: list[np.ndarray], sizes=(320, 256, 224, 192, 160, 128)) -> dict:
     from u2live import backends
-    from u2live.backends import onnx_runtime
 
     out = {}
     for threads in (1, 2):
         for size in sizes:
-            original = onnx_runtime.cpu_threads
-            onnx_runtime.cpu_threads = lambda: threads
-            try:
-                segmenter = backends.create("cpu", model="u2netp", weights=None, size=size, precision="int8")
-            finally:
-                onnx_runtime.cpu_threads = original
-            with segmenter:
+            with backends.create("cpu", size=size, precision="int8", threads=threads) as segmenter:
                 segmenter.predict([images[0]])
                 walls, cpus = [], []
                 for k in range(6):
@@ -136,9 +130,10 @@ def model_ms(images: list[np.ndarray], sizes=(320, 256, 224, 192, 160, 128)) -> 
                     segmenter.predict([images[k % len(images)]])
                     walls.append(time.perf_counter() - wall)
                     cpus.append(time.process_time() - cpu)
-            out[f"model int8 {size} ({threads} thread{'s' if threads > 1 else ''})"] = {
+            key = f"model int8 {size} ({threads} thread{'s' if threads > 1 else ''})"
+            out[key] = {
                 "wall_ms": round(float(np.median(walls)) * 1000, 1), "cpu_ms": round(float(np.median(cpus)) * 1000, 1)}
-            print(json.dumps({f"{size}/{threads}": out[f"model int8 {size} ({threads} thread{'s' if threads > 1 else ''})"]}), flush=True)
+            print(json.dumps({f"{size}/{threads}": out[key]}), flush=True)
     return out
 
 
