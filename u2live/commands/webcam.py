@@ -32,7 +32,7 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
 
     On the CPU the model gets every core but one, at a lower priority than the picture, and --size auto (the
     default) measures it at start: the largest size refreshing masks at >= 8 Hz, down to 160. A recording (-o) is
-    encoded with x264's ultrafast preset, to keep up beside the model (files ~2x larger than u2live video's,
+    encoded with x264's ultrafast preset, to keep up beside the model (files ~2.5x larger than u2live video's,
     which has the time for the medium preset).
     """
     if not (vcam or preview or output or rtmp):

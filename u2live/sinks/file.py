@@ -19,7 +19,7 @@ from .space import SpaceGuard
 H264 = dict(codec="libx264", pix_fmt="yuv420p", options={"preset": "medium", "crf": 18})
 # A live recording must keep up with the camera beside the model: at 1280x720 on one core of the 2-core EPYC x264
 # took 56 ms a frame at medium, 31 at veryfast, 9 at ultrafast (benchmarks/results/live-profile.json), and 30 FPS
-# leaves ~33 ms a frame for everything. Ultrafast at the same CRF keeps the picture and costs disk (files ~2-3x
+# leaves ~33 ms a frame for everything. Ultrafast at the same CRF keeps the picture and costs disk (files ~2.5x
 # larger); offline work (u2live video) has the time and keeps medium.
 LIVE_H264_PRESET = "ultrafast"
 VP9 = dict(options={"crf": 30, "b": 0, "deadline": "good", "cpu-used": 4, "row-mt": 1})
