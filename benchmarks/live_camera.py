@@ -283,12 +283,15 @@ def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
     result, shown, model = {"clip": clip_name, "seconds": seconds}, {}, None
     for warp in (True, False):
         out = work / f"matte-warp-{warp}.mp4"
-        row = live_run(clip, out, sync=False, warp=warp, vcam=False, mode="matte", smoothing="none",
-                       background="blur", model=model)
+        with recording_pairs() as pairs:
+            row = live_run(clip, out, sync=False, warp=warp, vcam=False, mode="matte", smoothing="none",
+                           background="blur", model=model)
         model = cpu_model(row["size"])
         shown[warp] = mattes(out, 30)
         result["warp" if warp else "no_warp"] = {key: row[key] for key in ("size", "mask_hz", "mask_age_ms_p50",
                                                                            "mask_age_ms_p99", "load_after")}
+        if warp:
+            result["paired"] = paired_warp_error(clip, pairs, model["size"])
     own = own_mattes(clip, set(shown[True]) | set(shown[False]), model["size"])
     for warp in (True, False):
         errors = [np.abs(shown[warp][i].astype(np.float32) - own[i]).mean() / 255 for i in shown[warp]]
@@ -297,6 +300,56 @@ def warp_error(clip_name: str, seconds: float, work: Path) -> dict:
     result["frames"] = len(own)
     print(json.dumps(result), flush=True)
     return result
+
+
+@contextmanager
+def recording_pairs():
+    """{shown frame index: index of the frame its mask was made on} of a live run, from the live loop itself."""
+    from u2live import live
+
+    pairs, to = {}, live.MaskCarrier.to
+
+    def recorded(carrier, frame):
+        pairs[frame.index] = carrier.made_on.index
+        return to(carrier, frame)
+
+    with patched(live.MaskCarrier, "to", recorded):
+        yield pairs
+
+
+def paired_warp_error(clip: Path, pairs: dict[int, int], size: int) -> dict:
+    """The warp on and off for the very masks and ages a live run showed (``pairs``: frame shown -> frame its mask
+    was made on), each against the shown frame's own matte: the same masks both ways, so the machine's load (which
+    sets the ages) is the same for both. Through the live path's code (MaskCarrier, Stages.picture)."""
+    import torch
+
+    from u2live import backends
+    from u2live.frame import Frame
+    from u2live.live import MaskCarrier
+    from u2live.pipeline import Stages
+    from u2live.stats import PipelineStats
+
+    stages, stats, kept, errors = Stages(mode="matte"), PipelineStats(), {}, {"warp": [], "no_warp": []}
+    needed = set(pairs) | set(pairs.values())
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, \
+            torch.inference_mode():
+        for index, decoded in enumerate(container.decode(video=0)):
+            if index not in needed:
+                continue
+            image = decoded.to_ndarray(format="rgb24")
+            kept[index] = (Frame(image, index / 30, index), segmenter.predict_frames(torch.from_numpy(image)[None])[0])
+            kept = {i: v for i, v in kept.items() if i >= index - 90}  # masks are at most ~1 s old
+            if index in pairs and pairs[index] in kept:
+                (frame, mask), (made_on, old) = kept[index], kept[pairs[index]]
+                own = stages.picture(torch.from_numpy(image), mask, 0.0, stats)[..., 0].astype(np.float32)
+                carrier = MaskCarrier(warp=True)
+                carrier.hold(old, made_on)
+                for key, carried in (("warp", carrier.to(frame)), ("no_warp", old)):
+                    errors[key].append(np.abs(stages.picture(torch.from_numpy(image), carried, 0.0, stats)[..., 0]
+                                              - own).mean() / 255)
+    ages = [i - j for i, j in pairs.items()]
+    return {"frames": len(errors["warp"]), "age_frames_p50": float(np.median(ages)),
+            **{key: round(float(np.mean(v)), 5) for key, v in errors.items()}}
 
 
 def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int = 60, count: int = 40) -> dict:
@@ -375,6 +428,11 @@ def markdown(report: dict) -> str:
             lines.append(f"| {'on' if key == 'warp' else 'off'} | {r.get('size', '')} | {r['mae']:.4f} | "
                          f"{r['frames_compared']} | "
                          f"{r['mask_hz']:.1f} | {r['mask_age_ms_p50']:.0f} | {r['load_after']:.1f} |")
+    paired = (warp or {}).get("paired")
+    if paired:
+        lines += ["", f"The same masks both ways (the warp-on run's own: {paired['frames']} frames, mask age p50 "
+                      f"{paired['age_frames_p50']:g} frames): MAE warp on **{paired['warp']:.4f}**, warp off "
+                      f"**{paired['no_warp']:.4f}**."]
     by_age = report.get("warp_by_age")
     if by_age:
         lines += ["", f"Warp by mask age, {by_age['clip']} (model at {by_age.get('size')}; {by_age['frames']} frames, "
