@@ -15,8 +15,9 @@ from ..pipeline import Stages, default_batch, run_pipeline, segmenter_device
 from ..progress import progress_bar
 from ..stats import PipelineStats
 
-#: precision per backend under --precision auto for video work: INT8 on the CPU (~2x faster; masks within MAE
-#: 0.005 of FP32 on the authors' images, AVX2 EPYC); GPU backends keep their own defaults
+#: precision per backend under --precision auto for video work: INT8 on the CPU (masks within MAE 0.005 of FP32 on
+#: the authors' images; ~2x faster with VNNI, a few % on AVX2 without: benchmarks/int8_kernels.py); GPU backends keep
+#: their own defaults
 VIDEO_PRECISION = {"cpu": "int8"}
 
 
