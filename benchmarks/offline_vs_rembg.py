@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -139,7 +140,7 @@ def main() -> None:
     result = measure(args.rembg, args.clip, args.frames, args.rounds, args.variant)
     load.append(Path("/proc/loadavg").read_text().split()[:3])
     result.update(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg_before=load[0],
-                  loadavg_after=load[1], command=" ".join(["python", *sys.argv]),
+                  loadavg_after=load[1], command=shlex.join(["python", *sys.argv]),
                   rembg=subprocess.run([args.rembg, "--version"], capture_output=True, text=True).stdout.strip())
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(report(result))
