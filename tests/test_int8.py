@@ -35,7 +35,7 @@ def test_calibration_frames_are_not_the_reference_images(reference_dir):
 
 
 @pytest.mark.slow
-def test_int8_masks_stay_within_mae_002_of_fp32(reference_dir):
+def test_int8_masks_stay_within_mae_0005_of_fp32(reference_dir):
     images = [read_rgb(p) for p in sorted((reference_dir / "test_images").iterdir())]
     lines = []
     with backends.create("cpu", size=320, precision="fp32") as fp32:
@@ -44,8 +44,9 @@ def test_int8_masks_stay_within_mae_002_of_fp32(reference_dir):
         quantised = final_masks(int8, images)
     assert any("calibrating INT8 graph" in line for line in lines)
     errors = [np.abs(a - b).mean() for a, b in zip(ours, quantised)]
-    assert len(errors) == 18 and np.mean(errors) <= 0.02, errors
-    assert max(errors) <= 0.03, errors  # no single image falls apart either (measured: mean ~0.003)
+    # the bar; measured: mean 0.0047, worst 0.014 on AVX2 without VNNI (7-bit weights); ~0.003 with VNNI
+    assert len(errors) == 18 and np.mean(errors) <= 0.005, errors
+    assert max(errors) <= 0.02, errors  # no single image falls apart either
     with backends.create("cpu", size=320, precision="int8", log=lines.append):
         pass
     assert sum("calibrating" in line for line in lines) == 1  # calibrated once, reused after

@@ -15,8 +15,9 @@ MODES = ("composite", "matte")
 DEFAULT_MODE = "composite"
 DEFAULT_BACKGROUND = "blur"  # the room blurred: keeps a call's framing without showing the room
 DEFAULT_SMOOTHING = "auto"
-#: precision per backend under --precision auto for video work: INT8 on the CPU (~2x faster; masks within MAE
-#: 0.005 of FP32 on the authors' images, AVX2 EPYC); GPU backends keep their own defaults
+#: precision per backend under --precision auto for video work: INT8 on the CPU (masks within MAE 0.005 of FP32 on
+#: the authors' images; ~2x faster with VNNI, a few % on AVX2 without: benchmarks/int8_kernels.py); GPU backends keep
+#: their own defaults
 VIDEO_PRECISION = {"cpu": "int8"}
 
 
@@ -48,8 +49,9 @@ def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", 
                      help="Inference backend; auto picks the fastest that works here and says which."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="Numeric precision; auto picks the backend's default: for video and webcam on the CPU "
-                          "int8 (about 2x faster than fp32, masks within MAE 0.005 of it), elsewhere fp32 on the "
-                          "CPU and fp16 on capable GPUs. --precision fp32 runs the exact model."),
+                          "int8 (masks within MAE 0.005 of fp32; ~2x faster with AVX-512 VNNI, a few % on AVX2 "
+                          "without it), elsewhere fp32 on the CPU and fp16 on capable GPUs. --precision fp32 runs "
+                          "the exact model."),
     ]))
     return functools.reduce(lambda cmd, name: decorators[name](cmd), reversed(only), command)
 

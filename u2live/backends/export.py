@@ -14,7 +14,7 @@ import torch
 from .. import weights as weights_mod
 from ..errors import BackendError
 from ..model import FusedMask
-from . import engine_cache
+from . import engine_cache, onnx_rewrite
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "d0"
@@ -46,16 +46,17 @@ def onnx_fields(model: str, size: int, module: torch.nn.Module) -> dict:
     import onnx
 
     return {"kind": "onnx", "model": model, "size": size, "opset": OPSET, "torch": torch.__version__,
-            "onnx": onnx.__version__, "weights": engine_cache.weights_hash(module)}
+            "onnx": onnx.__version__, "rewrite": onnx_rewrite.REVISION, "weights": engine_cache.weights_hash(module)}
 
 
 def cached_onnx(model: str, weights, size: int, *, log, directory: Path | None = None) -> tuple[Path, dict]:
-    """The path of our exported FP32 graph for (model, weights, size), exporting it once if needed."""
+    """The path of our exported FP32 graph for (model, weights, size), exporting it once if needed, with the exact
+    rewrites of :mod:`.onnx_rewrite` (constant upsampling scales, single-map convolutions as taps) applied."""
     module = fused_mask(model, weights)
     fields = onnx_fields(model, size, module)
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-fp32", fields, ".onnx")
-    engine_cache.load_or_build(path, checked_onnx, lambda tmp: tmp.write_bytes(onnx_bytes(module, size)), log,
-                               "ONNX graph", action="exporting")
+    build = lambda tmp: tmp.write_bytes(onnx_rewrite.rewritten(onnx_bytes(module, size)))  # noqa: E731
+    engine_cache.load_or_build(path, checked_onnx, build, log, "ONNX graph", action="exporting")
     return path, fields
 
 

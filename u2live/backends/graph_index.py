@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..catalog import default_weights_path
 from ..errors import U2LiveError
-from . import engine_cache
+from . import engine_cache, onnx_rewrite
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def entry(model: str, weights, size: int, precision: str, directory: Path | None
     except (OSError, U2LiveError):
         return None
     fields = {"model": model, "size": size, "precision": precision, "u2live": __version__,
+              "rewrite": onnx_rewrite.REVISION,
               "weights": [str(path.resolve()), stat.st_size, stat.st_mtime_ns],
               "versions": {name: _version(name) for name in ("torch", "onnx", "onnxruntime")}}
     stem = f"index-{model}-{size}-{precision}"

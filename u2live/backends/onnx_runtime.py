@@ -44,7 +44,8 @@ def session(path, threads: int | None = None):
 
 class OnnxRuntimeSegmenter(Segmenter):
     """ONNX Runtime on the CPU. ``fp32`` (default) runs our exported graph; ``int8`` its QDQ quantisation
-    calibrated on real frames (about 2.5x faster on CPUs with VNNI; masks within MAE 0.02 of FP32)."""
+    calibrated on real frames (masks within MAE 0.005 of FP32; ~2.2x faster on CPUs with VNNI, only ~1.05-1.3x on
+    AVX2 without it, whose 8-bit multiply-adds run no faster than FP32 FMAs: ``benchmarks/int8_kernels.py``)."""
 
     def __init__(self, **options):
         super().__init__(**options)
