@@ -18,6 +18,15 @@ DEFAULT_SMOOTHING = "auto"
 #: precision per backend under --precision auto for video work: INT8 on the CPU (~2x faster; masks within MAE
 #: 0.005 of FP32 on the authors' images, AVX2 EPYC); GPU backends keep their own defaults
 VIDEO_PRECISION = {"cpu": "int8"}
+# the --bg and --smoothing help (u2live.backgrounds, u2live.smoothing): here, since both modules import torch
+BACKGROUND_HELP = (
+    "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
+    "color:R,G,B or #RRGGBB, blur (the frame's own background blurred; blur:RADIUS in pixels, default 2.5% of "
+    "the frame's longer side), or transparent (writes alpha: .mov ProRes 4444, .webm VP9, or a PNG sequence).")
+SMOOTHING_HELP = (
+    "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
+    "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
+    "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
 
 
 def overwrite_option(command):
@@ -100,9 +109,6 @@ def _check_smoothing(ctx, param, value):
 def video_options(command):
     """The options ``u2live video`` and ``u2live webcam`` share: what the output looks like, where it goes, how
     long the run is, plus :func:`model_options`. ``--bg`` arrives parsed, as a ``BackgroundSpec``."""
-    from .backgrounds import BACKGROUND_HELP
-    from .smoothing import SMOOTHING_HELP
-
     decorators = [
         click.option("--bg", "background", default=DEFAULT_BACKGROUND, show_default=True, callback=_parse_background,
                      help=BACKGROUND_HELP),
