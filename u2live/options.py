@@ -1,12 +1,16 @@
-"""Options shared by several commands, defined once (rembg's CLI copies them into every command; we do not)."""
+"""Options shared by several commands, defined once (rembg's CLI copies them into every command; we do not).
+
+Torch-free, so that every command's ``--help`` answers at once: :mod:`u2live.backgrounds` and
+:mod:`u2live.smoothing` (torch) are imported only by the callbacks that parse --bg and --smoothing."""
 from __future__ import annotations
 
 import functools
 
 import click
 
-from .backends import backend_choices
+from .backends import backend_choices, check_size
 from .catalog import MODEL_NAMES
+from .outputs import OVERWRITE_HELP
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 #: what a video run makes (composite: the subject over the background; matte: the grayscale mask as the picture)
@@ -31,8 +35,6 @@ SMOOTHING_HELP = (
 
 def overwrite_option(command):
     """-n/--no-overwrite, one policy for every command that writes files; arrives as ``overwrite`` (bool)."""
-    from .outputs import OVERWRITE_HELP
-
     return click.option("--no-overwrite", "-n", "overwrite", is_flag=True, flag_value=False, default=True,
                         help=OVERWRITE_HELP)(command)
 
@@ -64,8 +66,6 @@ def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", 
 
 
 def _check_size(ctx, param, value):
-    from .backends.base import check_size
-
     return value if value == "auto" else check_size(value)  # at once, not after the inputs and outputs are opened
 
 
