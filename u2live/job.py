@@ -58,8 +58,8 @@ def run_frames(source, segmenter: backends.Segmenter, stages: Stages, sinks: Seq
 
 
 def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background: BackgroundSpec,
-            mode: str,
-            smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
+            mode: str, smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True,
+            batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             sync: bool = False, warp: bool = True, segmenter: backends.Segmenter | None = None,
             on_frame: Callable[[], None] | None = None,
