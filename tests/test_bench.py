@@ -208,8 +208,8 @@ def pipeline_run(clip, tmp_path_factory):
 def test_bench_pipeline_reports_every_stage_and_live_latency(pipeline_run):
     offline, live, sync = [row for row in pipeline_run["results"] if row["stage"] == "pipeline"]
     assert offline["path"] == "offline" and offline["frames"] == 12 and offline["latency_ms_p50"] is None
-    assert set(offline["stage_ms"]) == {"decode", "preprocess", "inference", "smoothing", "warp", "composite",
-                                        "encode"}
+    assert set(offline["stage_ms"]) == {"decode", "preprocess", "inference", "smoothing", "warp", "refine",
+                                        "composite", "encode"}
     assert offline["stage_ms"]["inference"] > 0 and offline["stage_ms"]["encode"] > 0
     assert offline["delivered_fps"] is None and offline["mask_hz"] is None  # live figures on live rows only
     for row in (live, sync):
