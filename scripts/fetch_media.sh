@@ -11,4 +11,4 @@ if [ ! -f "$media/Megamind.avi" ]; then
   (cd .cache/deb && apt-get download -q opencv-doc 2>/dev/null)
   dpkg -x .cache/deb/opencv-doc_*.deb .cache/opencv-doc
 fi
-echo "$media"
+echo "$PWD/$media"  # absolute: usable from any folder

@@ -10,10 +10,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from u2live.backgrounds import (BACKGROUND_HELP, BlurBackground, ImageBackground, VideoBackground, cover_fit,
+from u2live.backgrounds import (BlurBackground, ImageBackground, VideoBackground, cover_fit,
                                 parse_background)
 from u2live.errors import InputError
 from u2live.images import read_rgb
+from u2live.options import BACKGROUND_HELP
 
 
 def blank(height: int, width: int) -> torch.Tensor:

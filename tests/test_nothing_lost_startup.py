@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from u2live.cli import COMMANDS
+
 HEAVY = ("torch", "cv2", "av", "onnxruntime", "numpy")
 
 
@@ -20,6 +22,17 @@ def test_help_and_version_import_no_heavy_module(args):
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_help_imports_no_torch(command):
+    """Issue 9/11: ``u2live COMMAND --help`` imports the command's module, never torch (seconds on a small machine)."""
+    code = ("import sys\nfrom u2live.cli import main\n"
+            f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules, 'u2live.commands.' in ' '.join(sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Usage:" in result.stdout, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False True", result.stdout + result.stderr
 
 
 def test_top_level_help_lists_every_command_and_the_overwrite_policy():

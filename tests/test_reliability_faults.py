@@ -204,7 +204,7 @@ class FailingSegmenter:
 
     def __init__(self, real, fail_at: int):
         self.real, self.fail_at, self.calls, self.failed_at = real, fail_at, 0, None
-        self.size = real.size
+        self.size, self.device = real.size, real.device  # the Segmenter attributes the pipeline reads
 
     def infer_tensor(self, batch):
         if self.calls == self.fail_at:

@@ -9,7 +9,8 @@ import torch
 
 from u2live import backends
 from u2live.errors import InputError
-from u2live.smoothing import PRESETS, SMOOTHING_HELP, TemporalSmoother, make_smoother
+from u2live.options import SMOOTHING_HELP
+from u2live.smoothing import PRESETS, TemporalSmoother, make_smoother
 from u2live.temporal import MotionSmoother
 
 DT = 1 / 25

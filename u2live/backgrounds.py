@@ -31,10 +31,6 @@ from .frame import plausible_rate
 from .images import read_rgb
 from .refine import box_filter, shrink
 
-BACKGROUND_HELP = (
-    "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
-    "color:R,G,B or #RRGGBB, blur (the frame's own background blurred; blur:RADIUS in pixels, default 2.5% of "
-    "the frame's longer side), or transparent (writes alpha: .mov ProRes 4444, .webm VP9, or a PNG sequence).")
 KINDS = ("image", "video", "color", "blur", "transparent")
 MAX_BLUR_RADIUS = 500
 FALLBACK = 1e-3  # the plain blur's weight where no background is near

@@ -15,6 +15,8 @@ import click
 import torch
 
 from . import backends
+from .adaptive import SIZES, choose_segmenter, ladder, model_threads
+from .backgrounds import BackgroundSpec
 from .errors import U2LiveError
 from .live import run_live
 from .options import DEFAULT_MODE, DEFAULT_SMOOTHING, VIDEO_PRECISION, segmenter_options
@@ -33,7 +35,7 @@ def queue_size(live: bool) -> int:
 
 
 def build_stages(segmenter: backends.Segmenter, *, mode: str = DEFAULT_MODE, smoothing: str = DEFAULT_SMOOTHING,
-                 background) -> Stages:
+                 background: BackgroundSpec) -> Stages:
     """What happens to each frame after the model, on the segmenter's device (a new smoother: state is per run)."""
     return Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
                   device=segmenter_device(segmenter))
@@ -55,8 +57,9 @@ def run_frames(source, segmenter: backends.Segmenter, stages: Stages, sinks: Seq
                         queue_size=queue_size(live), stats=stats, **common)
 
 
-def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background, mode: str,
-            smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True, batch: int | None = None,
+def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background: BackgroundSpec,
+            mode: str, smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True,
+            batch: int | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             sync: bool = False, warp: bool = True, segmenter: backends.Segmenter | None = None,
             on_frame: Callable[[], None] | None = None,
@@ -111,8 +114,6 @@ def open_segmenter(model: dict, *, live: bool):
     """The segmenter for video work: INT8 on the CPU under --precision auto; on a live source with one core left to
     the picture (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at
     >= 8 Hz here (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
-    from .adaptive import SIZES, choose_segmenter, ladder, model_threads
-
     threads = model_threads() if live else None
     if not (live and model["size"] == "auto"):
         return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, threads=threads)

@@ -1,12 +1,16 @@
-"""Options shared by several commands, defined once (rembg's CLI copies them into every command; we do not)."""
+"""Options shared by several commands, defined once (rembg's CLI copies them into every command; we do not).
+
+Torch-free, so that every command's ``--help`` answers at once: :mod:`u2live.backgrounds` and
+:mod:`u2live.smoothing` (torch) are imported only by the callbacks that parse --bg and --smoothing."""
 from __future__ import annotations
 
 import functools
 
 import click
 
-from .backends import backend_choices
+from .backends import backend_choices, check_size
 from .catalog import MODEL_NAMES
+from .outputs import OVERWRITE_HELP
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 #: what a video run makes (composite: the subject over the background; matte: the grayscale mask as the picture)
@@ -19,12 +23,19 @@ DEFAULT_SMOOTHING = "auto"
 #: the authors' images; ~2x faster with VNNI, a few % on AVX2 without: benchmarks/int8_kernels.py); GPU backends keep
 #: their own defaults
 VIDEO_PRECISION = {"cpu": "int8"}
+# the --bg and --smoothing help (u2live.backgrounds, u2live.smoothing): here, since both modules import torch
+BACKGROUND_HELP = (
+    "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
+    "color:R,G,B or #RRGGBB, blur (the frame's own background blurred; blur:RADIUS in pixels, default 2.5% of "
+    "the frame's longer side), or transparent (writes alpha: .mov ProRes 4444, .webm VP9, or a PNG sequence).")
+SMOOTHING_HELP = (
+    "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
+    "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
+    "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
 
 
 def overwrite_option(command):
     """-n/--no-overwrite, one policy for every command that writes files; arrives as ``overwrite`` (bool)."""
-    from .outputs import OVERWRITE_HELP
-
     return click.option("--no-overwrite", "-n", "overwrite", is_flag=True, flag_value=False, default=True,
                         help=OVERWRITE_HELP)(command)
 
@@ -57,8 +68,6 @@ def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", 
 
 
 def _check_size(ctx, param, value):
-    from .backends.base import check_size
-
     return value if value == "auto" else check_size(value)  # at once, not after the inputs and outputs are opened
 
 
@@ -102,9 +111,6 @@ def _check_smoothing(ctx, param, value):
 def video_options(command):
     """The options ``u2live video`` and ``u2live webcam`` share: what the output looks like, where it goes, how
     long the run is, plus :func:`model_options`. ``--bg`` arrives parsed, as a ``BackgroundSpec``."""
-    from .backgrounds import BACKGROUND_HELP
-    from .smoothing import SMOOTHING_HELP
-
     decorators = [
         click.option("--bg", "background", default=DEFAULT_BACKGROUND, show_default=True, callback=_parse_background,
                      help=BACKGROUND_HELP),

@@ -20,17 +20,13 @@ from typing import Protocol
 import torch
 
 from .errors import InputError
+from .temporal import MotionSmoother
 
 #: name -> time constant in seconds of the exponential average (``ema`` was tuned on Megamind frames 0-59)
 PRESETS = {"light": 0.1, "ema": 0.2, "strong": 0.3}
 MOTION = ("auto", "motion")
 OFF = ("none", "off")
 MAX_TIME_CONSTANT = 5.0
-
-SMOOTHING_HELP = (
-    "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
-    "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
-    "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
 
 
 class Smoother(Protocol):
@@ -116,8 +112,6 @@ def parse_time_constant(spec: str) -> float | None:
 def make_smoother(spec: str = "auto") -> Smoother | None:
     """The smoother for a ``--smoothing`` value (``update(mask, pts, image=frame)``), or None when it is off."""
     if spec.strip().lower() in MOTION:
-        from .temporal import MotionSmoother
-
         return MotionSmoother()
     seconds = parse_time_constant(spec)
     return None if seconds is None else TemporalSmoother(seconds)

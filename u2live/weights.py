@@ -107,11 +107,9 @@ def convolutions_in_execution_order(net: nn.Module, size: int = 64) -> list[nn.C
 
 def import_onnx(path: Path, model: str = "u2netp", *, pool_ceil: bool = True) -> U2Net:
     """Map the Conv initialisers of an ONNX export (BN folded) onto a folded :class:`U2Net`, in execution order."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError as err:
-        raise WeightsError("reading .onnx weights needs the onnx package: pip install onnx") from err
+    import onnx  # a hard requirement, imported only here: most runs read no .onnx weights
+    from onnx import numpy_helper
+
     try:
         graph = onnx.load(str(path)).graph
     except Exception as err:

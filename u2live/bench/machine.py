@@ -9,6 +9,8 @@ import platform
 import subprocess
 from importlib import metadata
 
+import torch  # a hard requirement; bench loads it anyway
+
 
 def machine_info(note: str | None = None) -> dict:
     """A JSON-ready description of this machine; ``note`` records conditions (e.g. "cores shared")."""
@@ -30,22 +32,22 @@ def machine_info(note: str | None = None) -> dict:
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _proc_value("/proc/cpuinfo", "model name") or platform.processor() or platform.machine()
 
 
 def ram_gb() -> float | None:
+    kilobytes = _proc_value("/proc/meminfo", "MemTotal")  # "16318204 kB"
+    return round(int(kilobytes.split()[0]) / 2**20, 1) if kilobytes else None  # kB -> GiB
+
+
+def _proc_value(path: str, key: str) -> str | None:
+    """The value of the first ``key: value`` line of a /proc file (Linux); None where there is none."""
     try:
-        with open("/proc/meminfo", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)  # kB -> GiB
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
     except OSError:
         pass
     return None
@@ -74,20 +76,12 @@ def _module_version(module: str) -> str | None:
         return None
 
 
-def _torch_threads() -> int | None:
-    try:
-        import torch
-    except ImportError:
-        return None
+def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
 def gpu_info() -> dict | None:
     """Name, compute capability, memory, driver and CUDA versions of GPU 0; None without a CUDA GPU."""
-    try:
-        import torch
-    except ImportError:
-        return None
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)

@@ -19,9 +19,13 @@ from pathlib import Path
 
 import torch
 
+from ..backgrounds import parse_background
 from ..frame import Frame
+from ..job import build_stages, run_frames
 from ..options import DEFAULT_BACKGROUND
+from ..sinks import open_sinks
 from ..sinks.base import Sink
+from ..sources import open_source
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
 
@@ -50,11 +54,6 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     Built as ``u2live video`` / ``u2live webcam`` build it (their defaults: blurred background, ``auto``
     smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
     """
-    from ..backgrounds import parse_background
-    from ..job import build_stages, run_frames
-    from ..sinks import open_sinks
-    from ..sources import open_source
-
     live = path.startswith("live")
     stop = threading.Event()
     source = open_source(str(clip), live=live)

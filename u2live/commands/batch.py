@@ -1,4 +1,7 @@
-"""``u2live batch``: the background of many videos replaced, on local worker processes or a Ray cluster."""
+"""``u2live batch``: the background of many videos replaced, on local worker processes or a Ray cluster.
+
+:mod:`u2live.batch` (PyAV, multiprocessing; Ray, an optional extra) is imported when the command runs, and torch
+never in this process (the workers load the model), so ``--help`` answers at once."""
 from __future__ import annotations
 
 import os

@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from ..backends import check_size
-from ..bench import BenchPlan, format_table, run, write_json
 from ..options import model_options
 
 PATH_CHOICES = ("model", "offline", "live", "live-sync")
@@ -74,6 +73,8 @@ def bench(input_path, batches, frames, paths, reference, json_path, note, weight
     The authors' own path (FP32 eager, their preprocessing, 320x320, batch 1) is measured in the same run and
     every figure is shown as a ratio to it.
     """
+    from ..bench import BenchPlan, format_table, run, write_json  # here: `u2live bench --help` without torch
+
     for value in size:
         check_size(value)
     plan = BenchPlan(input=input_path, backends=backend, precisions=precision, sizes=size or (320,),

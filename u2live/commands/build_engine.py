@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from ..backends import tensorrt
 from ..errors import BackendError
 from ..options import DEFAULT_SIZE, model_options
 
@@ -25,6 +24,8 @@ def build_engine(weights, model, size, batch, precision, engine_dir, force):
     The engine's file name is a hash of the torch / torch-tensorrt / TensorRT versions, the GPU and its compute
     capability, the precision, size, batch and weights: an existing matching engine is reused, not rebuilt.
     """
+    from ..backends import tensorrt  # here: `u2live build-engine --help` without torch
+
     size = DEFAULT_SIZE if size == "auto" else size  # checked by the option already
     reason = tensorrt.gpu_reason() or tensorrt.torch_tensorrt_missing_reason()
     if reason:

@@ -1,14 +1,19 @@
 """``u2live eval``: how close saliency maps are to labelled masks, in the field's standard metrics
-(:mod:`u2live.evaluate`): maps already made by any tool (``--pred``), or our model's on the images (``--images``)."""
+(:mod:`u2live.evaluate`): maps already made by any tool (``--pred``), or our model's on the images (``--images``).
+matplotlib (the optional ``bench`` extra) is imported only for ``--plot``."""
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
+import cv2
 import numpy as np
 
+from ..api import load
 from ..errors import InputError, U2LiveError
+from ..evaluate import Evaluation
 from ..options import model_options, overwrite_option
 from ..outputs import check_target, refuse_overwriting_inputs, write_atomically
 from ..progress import progress_bar
@@ -36,8 +41,6 @@ def files_by_stem(folder: Path, role: str) -> dict[str, Path]:
 
 def read_gray(path: Path) -> np.ndarray:
     """[H, W] uint8 as the toolkit reads maps (``cv2.imread(path, IMREAD_GRAYSCALE)``)."""
-    import cv2
-
     gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if gray is None:
         raise InputError(f"{path} is not a readable image")
@@ -48,8 +51,6 @@ def fit_to(pred: np.ndarray, gt: np.ndarray, name: str, notes: list[str]) -> np.
     """The prediction at the ground truth's size (bilinear, as the standard toolkits' loaders do)."""
     if pred.shape == gt.shape:
         return pred
-    import cv2
-
     notes.append(f"{name}: prediction {pred.shape[1]}x{pred.shape[0]} resized to the ground truth's "
                  f"{gt.shape[1]}x{gt.shape[0]}")
     return cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -137,18 +138,12 @@ def describe_run(summary: dict, pred_dir: Path | None, images_dir: Path | None) 
 def score_folders(truths: dict[str, Path], sources: dict[str, Path], *, run_model: bool, model: dict,
                   quiet: bool) -> tuple[dict, int]:
     """The summary of every pair, and how many ground truths could not be scored (each said in one line)."""
-    from contextlib import ExitStack
-
-    from ..evaluate import Evaluation
-
     for stem in sorted(set(sources) - set(truths)):
         click.echo(f"u2live: note: no ground truth for {sources[stem]}; not scored", err=True)
     evaluation, problems, notes = Evaluation(), 0, []
     with ExitStack() as stack:
         net = None
         if run_model:
-            from ..api import load
-
             net = stack.enter_context(load(**model))
         for stem, truth in progress_bar(truths.items(), total=len(truths), unit="img", disable=quiet):
             try:

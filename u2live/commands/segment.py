@@ -1,6 +1,8 @@
 """``u2live segment``: masks, cut-outs, boxes and highlights of still images and folders of them, at each image's
 own resolution. Every output is planned before the model loads, so a clash (two inputs writing one file, an output
-landing on an input) stops the run with nothing written."""
+landing on an input) stops the run with nothing written.
+
+Runs without torch on the ``cpu`` backend: :mod:`u2live.backgrounds` (torch) is imported only for ``--bg``."""
 from __future__ import annotations
 
 import json
@@ -9,11 +11,14 @@ from pathlib import Path
 
 import click
 import numpy as np
+from PIL import Image
 
+from ..api import as_rgb, cutout_of, load, mask_of
 from ..errors import InputError, OutputError, U2LiveError
 from ..options import model_options, overwrite_option
 from ..outputs import check_target, refuse_overwriting_inputs, write_atomically
 from ..progress import progress_bar
+from ..salient import box_record, highlight
 
 FORMATS = ("mask", "cutout", "box", "highlight")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -33,8 +38,6 @@ class Job:
 
 def mask_for(segmenter, image: np.ndarray) -> np.ndarray:
     """[H, W] uint8 mask of an RGB image (kept for callers holding a bare segmenter; see u2live.api)."""
-    from ..api import mask_of
-
     return mask_of(segmenter, image)
 
 
@@ -111,8 +114,6 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite
     if bg is not None:
         _check_bg(bg, formats)
     jobs = plan(inputs, out_dir, formats, recursive, overwrite)
-    from ..api import load
-
     failures = 0
     with load(**model) as net:
         for job in progress_bar(jobs, total=len(jobs), unit="img", disable=quiet or len(jobs) < 2):
@@ -128,21 +129,17 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite
 def _check_bg(bg: str, formats: tuple[str, ...]) -> None:
     if "cutout" not in formats:
         raise click.UsageError("--bg applies to --format cutout")
-    from ..backgrounds import parse_background
+    from ..backgrounds import parse_background  # torch: only when --bg is given
 
     parse_background(bg)  # a bad --bg is one line before the model loads
 
 
 def write_job(model, job: Job, *, bg: str | None, threshold: float, overwrite: bool = True) -> None:
     """Segment one image and write each of its outputs (each complete or not at all: u2live.outputs)."""
-    from ..api import as_rgb, cutout_of
-
     image = as_rgb(job.image)
     mask = model.mask(image)
     for fmt, path in job.outputs.items():
         if fmt == "box":
-            from ..salient import box_record
-
             record = box_record(job.image.name, mask, threshold)
             _save(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"), overwrite)
         else:
@@ -161,13 +158,9 @@ def _save(path: Path, write, overwrite: bool) -> None:
 
 
 def _highlight(image: np.ndarray, mask: np.ndarray, threshold: float) -> np.ndarray:
-    from ..salient import highlight
-
     return highlight(image, mask, threshold)
 
 
 def save_png(array: np.ndarray, path: Path) -> None:
     """An [H, W] (L), [H, W, 3] (RGB) or [H, W, 4] (RGBA) uint8 array as a PNG, at :data:`PNG_COMPRESS_LEVEL`."""
-    from PIL import Image
-
     Image.fromarray(array).save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)

@@ -1,4 +1,7 @@
-"""``u2live serve``: the HTTP API and web page on one model, localhost unless asked otherwise."""
+"""``u2live serve``: the HTTP API and web page on one model, localhost unless asked otherwise.
+
+FastAPI and uvicorn (the optional ``serve`` extra) are imported when the command runs: ``--help`` needs neither,
+and their absence is one line saying what to install."""
 from __future__ import annotations
 
 import ipaddress

@@ -2,6 +2,8 @@
 
 Nothing here fetches a URL or opens a path a client names: images are read from the request, video uploads are
 stored under names the job manager makes, and ``bg`` takes colours, ``blur`` and ``transparent`` but no files.
+:mod:`u2live.backgrounds` and :mod:`u2live.smoothing` (torch) are imported when a request first checks ``bg`` or
+``smoothing``, so that the server starts at once.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What the server does with a request, run in the model pool or a job thread: thin adapters over the code the
 CLI runs, so ``/v1/segment`` answers what ``u2live segment`` writes and a video job makes what ``u2live video``
-makes."""
+makes. Those modules (torch, PyAV, the pipeline) are imported by the functions, on the first request that needs
+them: the server answers ``/health`` at once (:mod:`u2live.serve.inference` loads the model in the background)."""
 from __future__ import annotations
 
 import io
@@ -9,6 +10,7 @@ from contextlib import ExitStack
 
 from PIL import Image
 
+from ..errors import InputError
 from .jobs import Job, check_input_size
 from .uploads import decode_image
 
@@ -70,8 +72,6 @@ def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
 def probe_video(path) -> None:
     """InputError unless ``path`` holds a video stream FFmpeg can open (checked before the job is queued)."""
     import av
-
-    from ..errors import InputError
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:

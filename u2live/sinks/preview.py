@@ -3,7 +3,8 @@ overlaid; ``q`` or Esc (or closing the window) stops the run.
 
 u2live depends on ``opencv-python-headless`` (servers, CI, containers), which has no GUI, and installing the GUI
 ``opencv-python`` beside it breaks both (two packages own the ``cv2`` module). pygame brings its own SDL2 and does not
-touch ``cv2``, so ``pip install u2live`` gives a working ``--preview`` wherever there is a display.
+touch ``cv2``, so ``pip install u2live`` gives a working ``--preview`` wherever there is a display. pygame is
+imported only when a preview is asked for (a headless install may lack its SDL libraries; the check says so).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import platform
 import threading
 import time
 
+import cv2
 import numpy as np
 
 from ..errors import OutputError
@@ -95,8 +97,6 @@ class RateMeter:
 
 def draw_overlay(rgb: np.ndarray, fps: float, latency_ms: float) -> np.ndarray:
     """An RGB copy of ``rgb`` with "xx.x fps  yyy ms" in the top-left corner, on a dark box for legibility."""
-    import cv2
-
     out = np.array(with_channels(np.asarray(rgb), 3))  # [H, W, 3], a new array; white on black: any channel order
     text = f"{fps:4.1f} fps  {latency_ms:4.0f} ms"
     scale = max(0.4, min(out.shape[1], 1280) / 1280 * 0.9)
