@@ -112,8 +112,12 @@ def test_a_live_run_says_how_many_frames_it_dropped(capsys):
     for _ in range(7):
         stats.frame_written(0.0)
     stats.finish()
-    _summary(stats, False, [99])  # the newest source frame written was number 99: 100 delivered, 7 kept
+    _summary(stats, False, [0, 99])  # the source frames written were numbers 0 to 99: 100 delivered, 7 kept
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and line.startswith("u2live: 7 frames") and "dropped 93 of the 100 frames" in line
+    assert "93 to keep up live" in line and "starting" not in line
+    _summary(stats, False, [5, 99])  # the first 5 came while the model loaded
+    line = capsys.readouterr().err.strip()
+    assert "dropped 93 of the 100 frames" in line and "5 while starting, 88 to keep up live" in line
     _summary(stats, False, None)  # offline: nothing is dropped, nothing said
     assert "dropped" not in capsys.readouterr().err

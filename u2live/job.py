@@ -91,12 +91,13 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         sinks = open_sinks(output=output, rtmp=rtmp, vcam=vcam, preview=preview, info=source.info,
                            alpha=stages.alpha, stop_event=stop, overwrite=overwrite)
         total = _total(source.info.frames, max_frames) if not live else max_frames
-        seen = [-1]  # the newest source frame index written: a live run's dropped frames are the gaps
+        seen = [-1, -1]  # the first and newest source frame index written: a live run's dropped frames
         stack.callback(_summary, stats, quiet, seen if live else None)  # runs after the bar below is closed
         bar = stack.enter_context(progress_bar(total=total, disable=quiet))
 
         def written(frame) -> None:
-            seen[0] = max(seen[0], frame.index)
+            seen[0] = frame.index if seen[0] < 0 else seen[0]
+            seen[1] = max(seen[1], frame.index)
             bar.update(1)
             if on_frame is not None:
                 on_frame()
@@ -145,9 +146,13 @@ def _summary(stats: PipelineStats, quiet: bool, seen: list[int] | None = None) -
     live = stats.live_summary()
     if live:
         click.echo(f"u2live: {live}", err=True)
-    delivered, dropped = (seen[0] + 1 if seen else 0), ""
+    first, newest = seen if seen else (0, -1)
+    delivered, dropped = newest + 1, ""
     if delivered > stats.frames:
-        lost = delivered - stats.frames
-        dropped = (f"; dropped {lost} of the {delivered} frames the source delivered ({100 * lost / delivered:.0f}%)"
-                   " to keep up live: a smaller --size, --precision int8 or a GPU keeps more")
+        lost, starting = delivered - stats.frames, max(0, first)  # frames the camera sent while the model loaded
+        why = [f"{starting} while starting"] if starting else []
+        if lost > starting:
+            why.append(f"{lost - starting} to keep up live: a smaller --size or a GPU keeps more")
+        dropped = (f"; dropped {lost} of the {delivered} frames the source delivered ({100 * lost / delivered:.0f}%): "
+                   + ", ".join(why))
     click.echo(f"u2live: {stats.summary()}{dropped}", err=True)
