@@ -43,9 +43,10 @@ EVIDENCE = 0.15  # seconds: the time constant of the running average of the mode
 # them it keeps its side. Asymmetric: a part the model shows is taken soon, a part it drops is held longer.
 COMMIT = (0.15, 0.5)
 BOUND = 0.15  # where the model agrees with the committed side, the output stays this close to it
-# One answer of the model is one piece of evidence however long ago the previous one came: at 2 fps (tree.avi)
-# a time-only rate would let every answer through almost whole. Longer steps count as this long.
-MAX_STEP = 0.1  # seconds
+# One answer of the model is one piece of evidence however long ago the previous one came: the rates were set on
+# 24 fps footage, and at 2 fps (tree.avi) a time-only rate would let every answer through almost whole. Longer
+# steps count as one 24 fps frame.
+MAX_STEP = 1 / 24  # seconds
 NOISE_FLOW = 0.5  # working pixels: a flow this small where the picture did not change is noise
 FLOW_SIZE = 160  # long side of the flow's working resolution (1/8 of 720p; on Megamind 0-119 as good as 192 and 256)
 
