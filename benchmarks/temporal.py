@@ -7,7 +7,7 @@ does in ``u2live video``), and scored per stretch of frames:
 - warping error (Lai et al., ECCV 2018, "Learning Blind Video Temporal Consistency"): mean |O_t - warp(O_t-1)| over
   the pixels that are not occluded, the flow taken between the input frames. The flow here is DIS ``medium`` at
   the frames' full resolution with a forward-backward occlusion check: stronger than, and independent of, the
-  ``ultrafast`` flow at 256 px the temporal state uses. Pairs across a scene cut are left out.
+  ``ultrafast`` flow at 160 px the temporal state uses. Pairs across a scene cut are left out.
 - still-pixel flicker: mean |O_t - O_t-1| where the picture did not change (gray level change below STILL_LEVELS
   at the mask's resolution, no motion compensation: these pixels did not move);
 - fidelity: mean |O_t - M_t| to the model's own per-frame mask, over all pixels and over moving pixels (where the
@@ -284,13 +284,15 @@ def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, wa
 TUNING = {  # tried on Megamind 0-119 only; the chosen one is the MotionSmoother default
     "motion": ("motion", {}),
     "still 2 moving 10": ("motion", {"still": 2.0, "moving": 10.0}),
-    "still 6 moving 24": ("motion", {"still": 6.0, "moving": 24.0}),
-    "hold 0.25s": ("motion", {"hold": 0.25}),
-    "hold 1s": ("motion", {"hold": 1.0}),
+    "follow 0.05s": ("motion", {"follow": 0.05}),
+    "follow 0.2s": ("motion", {"follow": 0.2}),
+    "bound 0.1": ("motion", {"bound": 0.1}),
+    "bound 0.2, follow 0.3s": ("motion", {"bound": 0.2, "follow": 0.3}),
+    "commit 0.2-0.5": ("motion", {"commit": (0.2, 0.5)}),
+    "commit 0.1-0.5": ("motion", {"commit": (0.1, 0.5)}),
+    "commit 0.2-0.6": ("motion", {"commit": (0.2, 0.6)}),
     "evidence 0.25s": ("motion", {"evidence": 0.25}),
-    "unsure 0.2-0.8": ("motion", {"unsure": (0.2, 0.8)}),
-    "no hysteresis": ("motion", {"unsure": (0.5, 0.5)}),
-    "flow 256": ("motion", {"flow_size": 256}),
+    "flow 192": ("motion", {"flow_size": 192}),
 }
 
 

@@ -70,6 +70,8 @@ class Flow:
         marks them untrusted).
         """
         array = _to_numpy(mask, np.float32)
+        if not self.backward.any():  # nothing moved (a still picture): remapping would only blur
+            return mask.clone() if isinstance(mask, torch.Tensor) else array.copy()
         warped = cv2.remap(array, self._map(array.shape[:2]), None, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         warped = warped.reshape(array.shape)  # remap drops a trailing channel axis of size 1
@@ -97,7 +99,7 @@ class Flow:
         if (height, width) != (h, w):  # vectors in the mask's pixels: scaled before resizing, on fewer pixels
             field = cv2.resize(field * np.float32([width / w, height / h]), (width, height),
                                interpolation=cv2.INTER_LINEAR)
-        return _grid(height, width) + field
+        return cv2.add(_grid(height, width), field)
 
 
 class FlowEstimator:
