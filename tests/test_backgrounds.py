@@ -1,6 +1,7 @@
 """Backgrounds: parsing, cover-fit, looping video, colour, and a blur without a halo of the subject."""
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 
 import av
@@ -128,6 +129,22 @@ def test_video_background_restarts_when_pts_goes_back(levels_clip):
     with parse_background(str(levels_clip)).open(40, 40) as background:
         assert [abs(level(background, t) - want) <= 3 for t, want in [(0.0, 20), (0.31, 140), (0.1, 20)]] == [
             True] * 3
+
+
+def test_a_truncated_background_clip_is_said_once_and_its_frames_loop(write_clip, tmp_path, capsys):
+    """The index (moov up front) promises 48 frames, the data ends after about half: one warning line, not silence."""
+    clip = write_clip(tmp_path / "clip.mp4", frames=48, audio=False, size=(160, 120))
+    front = tmp_path / "front.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-c", "copy", "-movflags", "+faststart", str(front)],
+                   check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(front.read_bytes()[:front.stat().st_size // 2])
+    for path, warned in [(clip, False), (cut, True)]:
+        with parse_background(str(path)).open(40, 40) as background:
+            for t in range(60):
+                background.render(blank(40, 40), None, t / 12)  # 5 s: past the end of the clip at least once
+        err = capsys.readouterr().err
+        assert ("truncated?" in err) == warned and err.count("\n") == warned, err
 
 
 def test_blur_has_no_halo_of_the_subject(reference_dir, media_dir):

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .closing import Closing
 from .compositor import alpha_float, alpha_uint8
+from .console import stderr_line
 from .errors import InputError
 from .frame import plausible_rate
 from .images import read_rgb
@@ -192,7 +193,7 @@ class VideoBackground(Background):
 
     def _timed_frames(self):
         """(seconds since the clip's first frame, counting every loop, frame), forever."""
-        offset = 0.0
+        offset, passes = 0.0, 0
         while True:
             count, first, last = 0, 0.0, 0.0
             for frame in self._decode():
@@ -202,7 +203,10 @@ class VideoBackground(Background):
                 yield offset + last, frame
             if count == 0:
                 raise InputError(f"--bg: {self.path} has no decodable video frames")
-            offset += last + 1.0 / self._rate
+            if passes == 0 and count < self._expected - 1:  # its index promised more: data cut off
+                stderr_line(f"u2live: warning: --bg: {self.path} ended after {count} of its {self._expected} "
+                            "frames (truncated?); looping the frames that could be read")
+            offset, passes = offset + last + 1.0 / self._rate, passes + 1
 
     def _decode(self):
         self._drop_container()
@@ -211,6 +215,7 @@ class VideoBackground(Background):
             stream = self.container.streams.video[0]
             stream.thread_type = "AUTO"
             self._rate = float(plausible_rate(stream.average_rate, stream.guessed_rate, stream.base_rate))
+            self._expected = stream.frames  # from the container's index; 0 where it has none
             yield from self.container.decode(stream)
         except av.FFmpegError as err:
             raise InputError(f"--bg: cannot decode {self.path}: {err.strerror or err}") from err
