@@ -32,8 +32,9 @@ from .adaptive import AdaptiveSegmenter
 from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
-from .pipeline import (DRAIN_SECONDS, POLL_SECONDS, Stages, _batches, _run_with_writer, _segment, _Uploader,
-                       _Writer, segmenter_device)
+from .handoff import POLL_SECONDS
+from .pipeline import (DRAIN_SECONDS, Stages, _batches, _run_with_writer, _segment, _Uploader, _Writer,
+                       segmenter_device)
 from .stats import PipelineStats
 
 
@@ -180,10 +181,9 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
         try:
             _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats,
                                 segmenter_device(segmenter))
-            worker.close()
-            worker.check()
         finally:
             worker.close()  # also after an error or Ctrl-C in this thread
+        worker.check()  # the worker's error, once it has ended
 
     return _run_with_writer(main_loop, writer, [*sinks, stages, source])
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import OutputError, U2LiveError
@@ -38,8 +39,6 @@ def _video_frame(image: np.ndarray, codec: VideoCodec) -> av.VideoFrame:
     swscale here (~10% of a core at 30 FPS, which a live run needs) for the same BT.601 limited-range values (mean
     difference 0.04 levels)."""
     if codec.pix_fmt == "yuv420p" and not codec.alpha:
-        import cv2
-
         return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
     return av.VideoFrame.from_ndarray(image, format="rgba" if codec.alpha else "rgb24")
 
