@@ -92,8 +92,7 @@ class MotionSmoother:
         if self._continues(model, gray, float(pts)):
             self._step(model, small, gray, min(float(pts) - self.pts, MAX_STEP))
         else:
-            self.output, self.belief = model.copy(), small
-            self.side = None if small is None else _side(small)
+            self._start_afresh(model, small)
         self.gray, self.pts = gray, float(pts)
         return _like(self.output, mask)
 
@@ -108,7 +107,7 @@ class MotionSmoother:
         # their hysteresis every frame. An occluded pixel's picture changes, so the model's answer is taken anyway.
         flow = self.flow.flow(self.gray, gray, check=False)
         if flow.scene_cut:
-            self.output, self.belief, self.side = model.copy(), small, _side(small)
+            self._start_afresh(model, small)
             return
         # Where the picture did not change and the flow is sub-pixel, nothing moved: no resampling there, so flow
         # noise does not wear the held mask down (a large flow over a flat area is kept: the aperture problem).
@@ -130,6 +129,11 @@ class MotionSmoother:
         limit = np.where(agree, np.float32(self.bound), np.float32(1.0))
         self.output = _blend(model, flow.warp(self.output), flow.resize(cv2.merge([keep, limit]), model.shape))
         self.belief, self.side = belief, side
+
+    def _start_afresh(self, model: np.ndarray, small: np.ndarray | None) -> None:
+        """The model's mask as it is, the evidence its answer, each pixel committed to the side it shows."""
+        self.output, self.belief = model.copy(), small
+        self.side = None if small is None else _side(small)
 
     def _commit(self, side: np.ndarray, belief: np.ndarray, small: np.ndarray, fresh: np.ndarray) -> np.ndarray:
         """[h, w] float32 0/1: the side each pixel is committed to (hysteresis on the evidence)."""
