@@ -193,7 +193,7 @@ class VideoBackground(Background):
 
     def _timed_frames(self):
         """(seconds since the clip's first frame, counting every loop, frame), forever."""
-        offset, passes = 0.0, 0
+        offset = 0.0
         while True:
             count, first, last = 0, 0.0, 0.0
             for frame in self._decode():
@@ -203,10 +203,10 @@ class VideoBackground(Background):
                 yield offset + last, frame
             if count == 0:
                 raise InputError(f"--bg: {self.path} has no decodable video frames")
-            if passes == 0 and count < self._expected - 1:  # its index promised more: data cut off
+            if offset == 0.0 and count < self._expected - 1:  # first pass; its index promised more
                 stderr_line(f"u2live: warning: --bg: {self.path} ended after {count} of its {self._expected} "
                             "frames (truncated?); looping the frames that could be read")
-            offset, passes = offset + last + 1.0 / self._rate, passes + 1
+            offset += last + 1.0 / self._rate
 
     def _decode(self):
         self._drop_container()
