@@ -16,7 +16,10 @@ does in ``u2live video``), and scored per stretch of frames:
 Tuning used Megamind frames 0-119 only; frames 120-269 and tree.avi are held out. Also timed: the state's CPU time
 per 1280x720 frame (Megamind frames enlarged), interleaved with the other settings, process time.
 
-Usage: ``python benchmarks/temporal.py [--media DIR] [--out benchmarks/results] [--tune]``
+``--tradeoff`` scores a sweep of settings on every stretch, held-out ones included, to map how still-pixel flicker
+trades against fidelity (it tunes nothing: the defaults were chosen before, on frames 0-119).
+
+Usage: ``python benchmarks/temporal.py [--media DIR] [--out benchmarks/results] [--tune | --tradeoff]``
 """
 from __future__ import annotations
 
@@ -296,11 +299,62 @@ TUNING = {  # tried on Megamind 0-119 only; the chosen one is the MotionSmoother
 }
 
 
+#: spans the curve from following the model closely to holding still pixels still (--tradeoff)
+TRADEOFF = {
+    "none": ("none", {}),
+    "ema": ("ema", {}),
+    "motion (default)": ("motion", {}),
+    "follow 0.3s": ("motion", {"follow": 0.3}),
+    "follow 1s": ("motion", {"follow": 1.0}),
+    "still pixels held (follow inf)": ("motion", {"follow": 1e9}),
+    "bound 0.1": ("motion", {"bound": 0.1}),
+    "bound 0.25": ("motion", {"bound": 0.25}),
+    "bound 0.1, follow 1s": ("motion", {"bound": 0.1, "follow": 1.0}),
+    "commit 0.25-0.5 (release sooner)": ("motion", {"commit": (0.25, 0.5)}),
+    "commit 0.05-0.5 (hold longer)": ("motion", {"commit": (0.05, 0.5)}),
+    "evidence 0.1s": ("motion", {"evidence": 0.1}),
+    "evidence 0.3s": ("motion", {"evidence": 0.3}),
+    "evidence 0.3s, follow 1s": ("motion", {"evidence": 0.3, "follow": 1.0}),
+}
+FIDELITY_BAR, FLICKER_BAR = 0.03, 0.80  # issue 10: fidelity within 0.03, still flicker at least 80% lower
+
+
+def tradeoff_plot(rows: list[dict], path: Path) -> None:
+    """Still-flicker reduction against fidelity, one panel per held-out stretch, the issue's bars shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    held_out = [s[0] for s in STRETCHES[1:]]
+    fig, axes = plt.subplots(1, len(held_out), figsize=(6.5 * len(held_out), 5), constrained_layout=True)
+    for ax, stretch in zip(axes, held_out):
+        points = [r for r in rows if r["stretch"] == stretch and r["setting"] != "none"]
+        ax.fill_between([0, FIDELITY_BAR], 100 * FLICKER_BAR, 100, color="tab:green", alpha=0.25,
+                        label="both bars met")
+        for r in points:
+            default = r["setting"] == "motion (default)"
+            ax.scatter(r["fidelity"], 100 * r["flicker_reduction"], color="tab:red" if default else "tab:blue",
+                       zorder=3)
+            ax.annotate(r["setting"], (r["fidelity"], 100 * r["flicker_reduction"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xlim(0, max(0.06, max(r["fidelity"] for r in points) * 1.1))
+        ax.set_ylim(0, 100)
+        ax.set_title(stretch, fontsize=10)
+        ax.set_xlabel("fidelity: MAE to the model's per-frame masks (lower is closer)")
+        ax.set_ylabel("still-pixel flicker, % lower than none")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path, default=MEDIA)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--tune", action="store_true", help="also score the tuning variants (Megamind 0-119)")
+    parser.add_argument("--tradeoff", action="store_true",
+                        help="only score the TRADEOFF sweep on every stretch (temporal-tradeoff.json/.md/.png)")
     parser.add_argument("--sheet", action="store_true", help="only draw the contact sheet of frames 225-236")
     parser.add_argument("--cost", action="store_true", help="only time the states (temporal-cost.json/.md)")
     args = parser.parse_args()
@@ -312,6 +366,15 @@ def main() -> None:
         (args.out / "temporal-cost.json").write_text(json.dumps(timing, indent=1) + "\n")
         (args.out / "temporal-cost.md").write_text(_cost_line(timing) + "\n")
         print(_cost_line(timing))
+        return
+    if args.tradeoff:
+        rows = evaluate(args.media, TRADEOFF)
+        data = {"date": time.strftime("%Y-%m-%d"), "rows": rows}
+        (args.out / "temporal-tradeoff.json").write_text(json.dumps(data, indent=1) + "\n")
+        tradeoff_plot(rows, args.out / "temporal-tradeoff.png")
+        text = f"`python benchmarks/temporal.py --tradeoff`, {data['date']}.\n\n{table(rows)}"
+        (args.out / "temporal-tradeoff.md").write_text(text)
+        print(text)
         return
     settings = {s: (s, {}) for s in SETTINGS}
     if args.tune:
