@@ -43,8 +43,29 @@ def engines(size: int) -> dict:
     out = {"ort-reference (official u2netp.onnx, 2 threads)": lambda x: reference.run(None, {name: x})}
     torch.set_num_threads(2)
     out["torch eager fp32 channels_last"] = backends.create("torch", size=size).infer
+    graphs = {}
     for precision in ("fp32", "int8"):
-        out[f"cpu {precision}"] = backends.create("cpu", size=size, precision=precision).infer
+        segmenter = backends.create("cpu", size=size, precision=precision)
+        out[f"cpu {precision}"] = segmenter.infer
+        graphs[precision] = segmenter.graph_path
+    out.update(openvino_engines(size, graphs["int8"]))
+    return out
+
+
+def openvino_engines(size: int, int8_graph) -> dict:
+    """Intel's OpenVINO on the same graphs, when installed (``pip install openvino``; not a dependency): a second
+    CPU runtime, to tell our graph's limits from ONNX Runtime's. Empty without it."""
+    try:
+        import openvino
+    except ImportError:
+        return {}
+    core = openvino.Core()
+    config = {"INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "LATENCY"}
+    out = {}
+    for label, graph in ((f"openvino {openvino.__version__} fp32 (official u2netp.onnx, 2 threads)", REMBG),
+                         (f"openvino {openvino.__version__} int8 (our QDQ graph at {size}, 2 threads)", int8_graph)):
+        request = core.compile_model(str(graph), "CPU", config).create_infer_request()
+        out[label] = lambda x, request=request: request.infer({0: x})
     return out
 
 
