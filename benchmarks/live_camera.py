@@ -9,8 +9,8 @@ with a recording backend (this machine has no v4l2loopback device: the backend i
 keeps each frame's arrival time, not its pixels). Reports delivered FPS against the camera's, the share of camera
 frames delivered, mask refresh rate, capture-to-sink latency and mask age (p50/p99), with the load average.
 Then the levers, each reverted alone beside the run as shipped (blur): the live recording at x264's offline preset
-(medium), the model on every core (none left to the picture), and the model's thread at the picture's CPU
-priority. A few frames of the first recording are saved as PNGs beside the results, to look at.
+(medium), the model on every core but one (one thread here: a core to the picture), and the model's threads at
+the picture's CPU priority. A few frames of the first recording are saved as PNGs beside the results, to look at.
 
 Part 2, is the warp right: the recorded ``--mode matte`` of a live run, frame by frame, against the matte the model
 makes on that very frame (one mask per frame, refined on it, as ``u2live video --mode matte`` makes it; computed
@@ -189,11 +189,12 @@ def _medium_preset():
     return patched(file, "LIVE_H264_PRESET", "medium")
 
 
-def _every_core_to_the_model():
-    from u2live import adaptive
+def _one_core_left_to_the_picture():
+    from u2live import job
     from u2live.backends.onnx_runtime import cpu_threads
 
-    return patched(adaptive, "model_threads", lambda cores=None: cpu_threads())
+    # patched where it is looked up (u2live.job imports the name)
+    return patched(job, "model_threads", lambda cores=None: max(1, cpu_threads() - 1))
 
 
 def _model_at_the_pictures_priority():
@@ -203,7 +204,7 @@ def _model_at_the_pictures_priority():
 
 
 #: the live path's choices, each reverted alone for a side-by-side run ("": as shipped)
-LEVERS = {"": nullcontext, "x264 medium": _medium_preset, "model on every core": _every_core_to_the_model,
+LEVERS = {"": nullcontext, "x264 medium": _medium_preset, "model on every core but one": _one_core_left_to_the_picture,
           "model at the picture's priority": _model_at_the_pictures_priority}
 
 
@@ -451,7 +452,7 @@ def plot(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = report["runs"]
-    short = {"x264 medium": "x264\nmedium", "model on every core": "model on\nall cores",
+    short = {"x264 medium": "x264\nmedium", "model on every core but one": "model on all\ncores but one",
              "model at the picture's priority": "model\nnot niced"}
     labels = [f"{'--sync' if r['sync'] else 'beside'}\n{r['background'].split(':')[0]}"
               + (f"\n{short.get(r['lever'], r['lever'])}" if r.get("lever") else "") for r in runs]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from u2live.adaptive import (HEADROOM, TARGET_HZ, RefreshGovernor, Setting, choose, ladder, model_threads,
-                             predict_hz)
+from u2live.adaptive import (HEADROOM, PICTURE_CORES, TARGET_HZ, RefreshGovernor, Setting, beside_the_picture, choose,
+                             ladder, model_threads, predict_hz)
 
 REPO = Path(__file__).resolve().parent.parent
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
@@ -95,9 +97,39 @@ def test_webcam_size_auto_measures_the_model_and_says_what_it_picked(write_clip,
     assert len(lines) == 1 and "fp32 320x320" in lines[0] and " Hz" in lines[0], done.stderr
 
 
-@pytest.mark.parametrize("cores, threads", [(1, 1), (2, 1), (8, 7)])
-def test_the_live_model_leaves_one_core_to_the_picture(cores, threads):
-    assert model_threads(cores) == threads
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_the_live_model_computes_on_every_core(cores):
+    assert model_threads(cores) == cores
+
+
+def test_a_cpu_model_measured_alone_is_predicted_beside_the_picture():
+    """On 2 cores the picture takes PICTURE_CORES of them: a model measured alone at 10 Hz on both gets the rest."""
+    assert beside_the_picture(10.0, cores=2) == pytest.approx(10.0 * (2 - PICTURE_CORES) / 2)
+    assert beside_the_picture(10.0, cores=8) == pytest.approx(10.0 * (8 - PICTURE_CORES) / 8)
+    assert beside_the_picture(10.0, cores=1) > 0
+
+
+def test_size_auto_scales_a_cpu_models_rate_by_the_pictures_share_and_not_a_gpus(monkeypatch):
+    from u2live import adaptive
+
+    monkeypatch.setattr(adaptive, "measure_hz", lambda segmenter: 100.0)
+
+    class Model:
+        """Stand-in for a loaded model: only where it runs matters here (its rate is patched above)."""
+
+        name = "stand-in"
+
+        def __init__(self, device):
+            self.device, self.closed = device, False
+
+        def close(self):
+            self.closed = True
+
+    for device, expected in ((None, adaptive.beside_the_picture(100.0)), ("cuda:0", 100.0)):
+        lines = []
+        chosen = adaptive.choose_segmenter(lambda setting: Model(device), RUNGS, log=lines.append)
+        assert f"int8 320x320 {expected:.1f} Hz" in lines[0] and "beside the picture" in lines[0]
+        assert chosen.current.device == device
 
 
 def test_a_live_cpu_model_is_opened_with_those_threads():
@@ -107,3 +139,34 @@ def test_a_live_cpu_model_is_opened_with_those_threads():
     model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
     with open_segmenter(model, live=True) as live, open_segmenter(model, live=False) as offline:
         assert live.threads == model_threads() and offline.threads == cpu_threads()
+
+
+def _nice_by_thread() -> dict[int, int]:
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = int(fields[16])  # stat field 19, nice
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread CPU priority is Linux's")
+def test_every_compute_thread_of_a_live_model_runs_below_the_picture():
+    """ONNX Runtime starts its compute threads when it loads a model; a live model is loaded below the picture's
+    priority, so they start there (the worker lowering only its own thread left the others at the picture's)."""
+    from u2live.job import open_segmenter
+    from u2live.live import WORKER_NICENESS
+
+    main = _nice_by_thread()
+    model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
+    with open_segmenter(model, live=True) as segmenter:
+        segmenter.infer(np.zeros((1, 3, 64, 64), np.float32))
+        started = {tid: nice for tid, nice in _nice_by_thread().items() if tid not in main}
+    if model_threads() < 2:
+        pytest.skip("one core: ONNX Runtime starts no compute thread of its own")
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert started and set(started.values()) == {min(19, mine + WORKER_NICENESS)}, started
+    assert _nice_by_thread()[threading.get_native_id()] == mine  # the caller's own is unchanged
+

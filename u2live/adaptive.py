@@ -11,10 +11,10 @@ down (sustained below target) or back up (the next better rung predicted to keep
 longer). It is plain logic over timestamps. :class:`AdaptiveSegmenter` applies it: the segmenter the live run
 holds, whose model the segmentation worker changes between two masks when the governor says so.
 
-The render load: beside the model, the live loop renders every camera frame on the main thread (1280x720 at 30 FPS
-takes most of a core here: ``benchmarks/results/live-profile.json``). So the live model gets one core less
-(:func:`model_threads`) and is measured at start with that many threads: what it reaches then is what it can
-reach beside the picture, less the headroom asked for.
+The render load: beside the model, the live loop renders every camera frame (1280x720 at 30 FPS: decoding,
+flow, render and encoding take about PICTURE_CORES here). The live model computes on every core
+(:func:`model_threads`) below the picture's priority (:func:`u2live.live.below_the_picture`): it takes what the
+picture leaves. Measured alone at start, a CPU model's rate is scaled by that share (:func:`beside_the_picture`).
 """
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ import numpy as np
 from .backends.base import Segmenter
 
 TARGET_HZ = 8.0
-#: the model is measured alone; beside it the live loop renders every camera frame, so ask for some headroom
+#: margin on the rate a setting is predicted to reach beside the picture, for what the measurement does not see
 HEADROOM = 1.25
+#: the cores a live run's picture takes at 1280x720, 30 FPS (decode, flow, render, H.264: 0.7-0.75 measured here,
+#: benchmarks/results/live-camera.md); a CPU model gets the rest
+PICTURE_CORES = 0.75
 #: down to 160: at 128 the masks part from the model's own at 320 by MAE 0.21 on Megamind's frames (a blob over half
 #: the picture on some), at 160 by 0.10 (benchmarks/results/live-profile.json): faster masks would not be worth it
 SIZES = (320, 288, 256, 224, 192, 160)
@@ -39,11 +42,20 @@ CALIBRATION = Path(__file__).parent / "assets" / "calibration"
 
 
 def model_threads(cores: int | None = None) -> int:
-    """Compute threads for the live model on the CPU: every core but the one the live loop renders on (on 2 cores,
-    measured beside the picture: 1 thread delivered 21 FPS at 3.8 Hz, 2 threads 16 FPS at 4.5 Hz)."""
+    """Compute threads for the live model on the CPU: every core, all below the picture's priority, so the model
+    takes whatever the picture leaves on each (on 2 cores, quiet, 3 interleaved rounds: 8.2-8.7 masks a second
+    against 7.5-7.7 with one thread, which left part of the second core idle; latency p50 +3 ms)."""
     from .backends.onnx_runtime import cpu_threads
 
-    return max(1, (cores or cpu_threads()) - 1)
+    return cores or cpu_threads()
+
+
+def beside_the_picture(rate_alone: float, cores: int | None = None) -> float:
+    """The refresh rate a CPU model measured alone on every core should reach beside the live picture."""
+    from .backends.onnx_runtime import cpu_threads
+
+    cores = cores or cpu_threads()
+    return rate_alone * max(cores - PICTURE_CORES, 0.25) / cores
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,7 @@ def choose(rungs: Sequence[Setting], measure: Callable[[Setting], float], *,
 def _why(setting: Setting, measured: dict[Setting, float], needed: float) -> str:
     tried = ", ".join(f"{s} {hz:.1f} Hz" for s, hz in measured.items())
     return (f"picked {setting}: the best setting measured at >= {needed:.1f} Hz ({TARGET_HZ:g} Hz target with "
-            f"{HEADROOM:g}x headroom for rendering; measured {tried})")
+            f"{HEADROOM:g}x headroom; measured beside the picture: {tried})")
 
 
 def measure_hz(segmenter, frames: Sequence[np.ndarray] | None = None, *, seconds: float = 1.5) -> float:
@@ -125,7 +137,9 @@ def choose_segmenter(create: Callable[[Setting], object], rungs: Sequence[Settin
 
     def measure(setting: Setting) -> float:
         loaded[setting] = create(setting)
-        return measure_hz(loaded[setting])
+        rate = measure_hz(loaded[setting])
+        on_cpu = getattr(loaded[setting], "device", None) is None
+        return beside_the_picture(rate) if on_cpu else rate  # a GPU's own rate stands
 
     try:
         setting, measured, why = choose(rungs, measure, target_hz=target_hz)

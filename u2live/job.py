@@ -18,7 +18,7 @@ from . import backends
 from .adaptive import SIZES, choose_segmenter, ladder, model_threads
 from .backgrounds import BackgroundSpec
 from .errors import U2LiveError
-from .live import run_live
+from .live import below_the_picture, run_live
 from .options import DEFAULT_MODE, DEFAULT_SMOOTHING, VIDEO_PRECISION, segmenter_options
 from .pipeline import Stages, default_batch, run_pipeline, segmenter_device
 from .progress import progress_bar
@@ -112,9 +112,16 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
 
 
 def open_segmenter(model: dict, *, live: bool):
-    """The segmenter for video work: INT8 on the CPU under --precision auto; on a live source with one core left to
-    the picture (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at
-    >= 8 Hz here (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
+    """The segmenter for video work: INT8 on the CPU under --precision auto. On a live source loaded below the
+    picture's CPU priority (u2live.live.below_the_picture: all its compute threads yield to the picture) on every
+    core (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at >= 8 Hz
+    beside the picture (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
+    if live:
+        return below_the_picture(lambda: _open_segmenter(model, live=True))
+    return _open_segmenter(model, live=False)
+
+
+def _open_segmenter(model: dict, *, live: bool):
     threads = model_threads() if live else None
     if not (live and model["size"] == "auto"):
         return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, threads=threads)

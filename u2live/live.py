@@ -136,6 +136,29 @@ def yield_to_the_picture() -> None:
         pass
 
 
+def below_the_picture(make: Callable[[], object]):
+    """``make()`` run in a thread below the picture's CPU priority (:func:`yield_to_the_picture`); its result
+    returned, its error raised here. A model loaded this way yields to the picture on every thread it computes on:
+    threads start with their creator's priority, and ONNX Runtime starts its compute threads when it loads a model
+    (the segmentation worker lowers only its own)."""
+    done: dict = {}
+
+    def load() -> None:
+        yield_to_the_picture()
+        try:
+            done["result"] = make()
+        except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
+            done["error"] = err
+
+    thread = threading.Thread(target=load, name="u2live-model-loader", daemon=True)
+    thread.start()
+    while thread.is_alive():  # a timed join: Ctrl-C still reaches the caller
+        thread.join(POLL_SECONDS)
+    if "error" in done:
+        raise done["error"]
+    return done["result"]
+
+
 class MaskCarrier:
     """The newest (smoothed) mask and the frame it was computed on. ``to(frame)`` carries it to a later frame along
     the optical flow between the two frames; as it is when warping is off, on its own frame, or after a scene cut

@@ -30,8 +30,9 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
     whenever it is free, and its mask is moved to where the person is now. Ctrl-C (or q / Esc in the preview)
     stops and closes every output cleanly.
 
-    On the CPU the model gets every core but one, at a lower priority than the picture, and --size auto (the
-    default) measures it at start: the largest size refreshing masks at >= 8 Hz, down to 160. A recording (-o) is
+    On the CPU the model computes on every core at a lower priority than the picture (it takes what the picture
+    leaves), and --size auto (the default) measures it at start: the largest size refreshing masks at >= 8 Hz
+    beside the picture, down to 160. A recording (-o) is
     encoded with x264's ultrafast preset, to keep up beside the model (files ~2.5x larger than u2live video's,
     which has the time for the medium preset).
     """
