@@ -97,7 +97,7 @@ class OnnxRuntimeSegmenter(Segmenter):
     def describe(self) -> str:
         import onnxruntime
 
-        return f"{super().describe()} (onnxruntime {onnxruntime.__version__}, {self.threads} threads)"
+        return f"{super().describe()} (onnxruntime {onnxruntime.__version__}, {self.threads} thread{'' if self.threads == 1 else 's'})"
 
     def _close(self) -> None:
         self.session = None
