@@ -213,6 +213,34 @@ def test_the_model_runs_below_the_pictures_cpu_priority(clip, segmenter):
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the caller's own is unchanged
 
 
+def test_ctrl_c_while_the_model_loads_waits_for_the_load_and_closes_what_it_made():
+    """Ctrl-C in the caller while ``below_the_picture`` loads: the load is not left running in its thread (the
+    process would abort in ONNX Runtime's code at exit); it finishes, its result is closed, the interrupt goes on."""
+    import signal
+
+    from u2live.live import below_the_picture
+
+    class Loaded:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    made = []
+
+    def make():
+        time.sleep(0.6)
+        made.append(Loaded())
+        return made[-1]
+
+    timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        below_the_picture(make)
+    timer.join()
+    assert made and made[0].closed
+
+
 def test_the_carrier_moves_a_mask_along_the_motion(megamind):
     """Frame b is frame a shifted 16 px left (real Megamind pixels): a mask made on a, carried to b, lines up
     with b; on its own frame, or with warping off, the mask is returned as it is."""

@@ -142,6 +142,8 @@ def below_the_picture(make: Callable[[], object]):
     threads start with their creator's priority, and ONNX Runtime starts its compute threads when it loads a model
     (the segmentation worker lowers only its own)."""
     done: dict = {}
+    # its own event, not Thread.join: on Python 3.11 a join cut short by Ctrl-C can leave the thread looking ended
+    finished = threading.Event()
 
     def load() -> None:
         yield_to_the_picture()
@@ -149,11 +151,21 @@ def below_the_picture(make: Callable[[], object]):
             done["result"] = make()
         except BaseException as err:  # noqa: BLE001 - raised in the caller's thread
             done["error"] = err
+        finally:
+            finished.set()
 
-    thread = threading.Thread(target=load, name="u2live-model-loader", daemon=True)
-    thread.start()
-    while thread.is_alive():  # a timed join: Ctrl-C still reaches the caller
-        thread.join(POLL_SECONDS)
+    threading.Thread(target=load, name="u2live-model-loader", daemon=True).start()
+    try:
+        while not finished.wait(POLL_SECONDS):  # timed: Ctrl-C reaches the caller
+            pass
+    except BaseException:
+        # Ctrl-C (or SIGTERM): a model call under way cannot be cut short, and a process that ends while one runs
+        # in another thread aborts in the runtime's code (ONNX Runtime: "terminate called", exit 134). So the load
+        # finishes first (a second Ctrl-C still quits at once, u2live.signals), and what it made is closed.
+        finished.wait()
+        if "result" in done:
+            done["result"].close()
+        raise
     if "error" in done:
         raise done["error"]
     return done["result"]
