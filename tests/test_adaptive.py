@@ -1,5 +1,6 @@
-"""Adaptive quality: the ladder, the start-up choice (rates predicted by pixel count, slow rungs skipped), the
-governor's steps down and back up, and ``webcam --size auto`` measuring the real model."""
+"""Adaptive quality: the ladder, the start-up choice (rates predicted by pixel count, slow rungs skipped, a CPU
+model's rate predicted beside the picture), the governor's steps down and back up, ``webcam --size auto`` measuring
+the real model, and the live model's threads (every core, all below the picture's priority)."""
 from __future__ import annotations
 
 import os

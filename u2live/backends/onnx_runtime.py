@@ -97,7 +97,8 @@ class OnnxRuntimeSegmenter(Segmenter):
     def describe(self) -> str:
         import onnxruntime
 
-        return f"{super().describe()} (onnxruntime {onnxruntime.__version__}, {self.threads} thread{'' if self.threads == 1 else 's'})"
+        threads = f"{self.threads} thread{'' if self.threads == 1 else 's'}"
+        return f"{super().describe()} (onnxruntime {onnxruntime.__version__}, {threads})"
 
     def _close(self) -> None:
         self.session = None
