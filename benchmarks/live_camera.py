@@ -190,11 +190,12 @@ def _medium_preset():
 
 
 def _one_core_left_to_the_picture():
-    from u2live import job
-    from u2live.backends.onnx_runtime import cpu_threads
+    from u2live.backends import onnx_runtime
 
-    # patched where it is looked up (u2live.job imports the name)
-    return patched(job, "model_threads", lambda cores=None: max(1, cpu_threads() - 1))
+    cores = onnx_runtime.cpu_threads()
+    # the CPU backend's own thread count, read when a model loads (a live model's start-up prediction still
+    # counts every core)
+    return patched(onnx_runtime, "cpu_threads", lambda: max(1, cores - 1))
 
 
 def _model_at_the_pictures_priority():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from u2live.adaptive import (HEADROOM, PICTURE_CORES, TARGET_HZ, RefreshGovernor, Setting, beside_the_picture, choose,
-                             ladder, model_threads, predict_hz)
+                             ladder, predict_hz)
+from u2live.backends.onnx_runtime import cpu_threads
 
 REPO = Path(__file__).resolve().parent.parent
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
@@ -98,11 +99,6 @@ def test_webcam_size_auto_measures_the_model_and_says_what_it_picked(write_clip,
     assert len(lines) == 1 and "fp32 320x320" in lines[0] and " Hz" in lines[0], done.stderr
 
 
-@pytest.mark.parametrize("cores", [1, 2, 8])
-def test_the_live_model_computes_on_every_core(cores):
-    assert model_threads(cores) == cores
-
-
 def test_a_cpu_model_measured_alone_is_predicted_beside_the_picture():
     """On 2 cores the picture takes PICTURE_CORES of them: a model measured alone at 10 Hz on both gets the rest."""
     assert beside_the_picture(10.0, cores=2) == pytest.approx(10.0 * (2 - PICTURE_CORES) / 2)
@@ -133,13 +129,12 @@ def test_size_auto_scales_a_cpu_models_rate_by_the_pictures_share_and_not_a_gpus
         assert chosen.current.device == device
 
 
-def test_a_live_cpu_model_is_opened_with_those_threads():
-    from u2live.backends.onnx_runtime import cpu_threads
+def test_a_live_cpu_model_computes_on_every_core_as_offline():
     from u2live.job import open_segmenter
 
     model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
     with open_segmenter(model, live=True) as live, open_segmenter(model, live=False) as offline:
-        assert live.threads == model_threads() and offline.threads == cpu_threads()
+        assert live.threads == offline.threads == cpu_threads()
 
 
 def _nice_by_thread() -> dict[int, int]:
@@ -165,7 +160,7 @@ def test_every_compute_thread_of_a_live_model_runs_below_the_picture():
     with open_segmenter(model, live=True) as segmenter:
         segmenter.infer(np.zeros((1, 3, 64, 64), np.float32))
         started = {tid: nice for tid, nice in _nice_by_thread().items() if tid not in main}
-    if model_threads() < 2:
+    if cpu_threads() < 2:
         pytest.skip("one core: ONNX Runtime starts no compute thread of its own")
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert started and set(started.values()) == {min(19, mine + WORKER_NICENESS)}, started

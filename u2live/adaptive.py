@@ -12,9 +12,11 @@ longer). It is plain logic over timestamps. :class:`AdaptiveSegmenter` applies i
 holds, whose model the segmentation worker changes between two masks when the governor says so.
 
 The render load: beside the model, the live loop renders every camera frame (1280x720 at 30 FPS: decoding,
-flow, render and encoding take about PICTURE_CORES here). The live model computes on every core
-(:func:`model_threads`) below the picture's priority (:func:`u2live.live.below_the_picture`): it takes what the
-picture leaves. Measured alone at start, a CPU model's rate is scaled by that share (:func:`beside_the_picture`).
+flow, render and encoding take about PICTURE_CORES here). The live model computes on every core, as offline,
+but below the picture's priority (:func:`u2live.live.below_the_picture`): it takes what the picture leaves (on 2
+cores, quiet, 3 interleaved rounds: 8.2-8.7 masks a second against 7.5-7.7 with one thread, which left part of the
+second core idle; latency p50 +3 ms). Measured alone at start, a CPU model's rate is scaled by that share
+(:func:`beside_the_picture`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends.base import Segmenter
+from .backends.onnx_runtime import cpu_threads
 
 TARGET_HZ = 8.0
 #: margin on the rate a setting is predicted to reach beside the picture, for what the measurement does not see
@@ -41,19 +44,8 @@ PRECISION_RANK = {"fp32": 0, "fp16": 1, "int8": 2}  # better first
 CALIBRATION = Path(__file__).parent / "assets" / "calibration"
 
 
-def model_threads(cores: int | None = None) -> int:
-    """Compute threads for the live model on the CPU: every core, all below the picture's priority, so the model
-    takes whatever the picture leaves on each (on 2 cores, quiet, 3 interleaved rounds: 8.2-8.7 masks a second
-    against 7.5-7.7 with one thread, which left part of the second core idle; latency p50 +3 ms)."""
-    from .backends.onnx_runtime import cpu_threads
-
-    return cores or cpu_threads()
-
-
 def beside_the_picture(rate_alone: float, cores: int | None = None) -> float:
     """The refresh rate a CPU model measured alone on every core should reach beside the live picture."""
-    from .backends.onnx_runtime import cpu_threads
-
     cores = cores or cpu_threads()
     return rate_alone * max(cores - PICTURE_CORES, 0.25) / cores
 

@@ -15,7 +15,7 @@ import click
 import torch
 
 from . import backends
-from .adaptive import SIZES, choose_segmenter, ladder, model_threads
+from .adaptive import SIZES, choose_segmenter, ladder
 from .backgrounds import BackgroundSpec
 from .errors import U2LiveError
 from .live import below_the_picture, run_live
@@ -113,20 +113,17 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
 
 def open_segmenter(model: dict, *, live: bool):
     """The segmenter for video work: INT8 on the CPU under --precision auto. On a live source loaded below the
-    picture's CPU priority (u2live.live.below_the_picture: all its compute threads yield to the picture) on every
-    core (u2live.adaptive.model_threads), and with --size auto the largest size that refreshes masks at >= 8 Hz
-    beside the picture (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
+    picture's CPU priority (u2live.live.below_the_picture: all its compute threads, one per core as offline, yield
+    to the picture), and with --size auto the largest size that refreshes masks at >= 8 Hz beside the picture (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
     if live:
         return below_the_picture(lambda: _open_segmenter(model, live=True))
     return _open_segmenter(model, live=False)
 
 
 def _open_segmenter(model: dict, *, live: bool):
-    threads = model_threads() if live else None
     if not (live and model["size"] == "auto"):
-        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, threads=threads)
-    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION,
-                             threads=threads)]
+        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION)
+    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION)]
     rungs = ladder(SIZES, [first[0].precision])
     name = first[0].name
 
@@ -134,7 +131,7 @@ def _open_segmenter(model: dict, *, live: bool):
         if setting == rungs[0] and first:
             return first.pop()  # loaded above, to learn the backend and precision auto picks
         return backends.create(name, model=model["model"], weights=model["weights"], size=setting.size,
-                               precision=setting.precision, threads=threads)
+                               precision=setting.precision)
 
     return choose_segmenter(create, rungs, log=first[0].log)
 
