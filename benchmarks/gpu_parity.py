@@ -1,14 +1,16 @@
 """GPU parity and GPU-only comparisons, for ``benchmarks/gpu_check.sh``: JSON with a pass/fail per check.
 
-    python benchmarks/gpu_parity.py --json OUT.json [--device cuda|cpu] [--images DIR] [--compile]
+    python benchmarks/gpu_parity.py --json OUT.json [--device cuda|cpu] [--images DIR]
+    python benchmarks/gpu_parity.py --json OUT.json --compile-only
 
 - masks: ``--backend cuda`` at fp16 and fp32 against the ``cpu`` backend (ONNX Runtime, FP32) on the authors'
   reference images, mean absolute error of the min-max normalised 320x320 masks (bar: 0.005);
 - the GTX-class policy (FP32 with a captured CUDA graph, what a Pascal card gets) against FP16 (bar: 0.005);
 - a composite made on the GPU against the same composite made on the CPU from the same mask, mean absolute
   difference in 8-bit levels (bar: 2);
-- with ``--compile``: the model-only time of ``torch.compile`` beside the CUDA-graph replay, same precision, same
-  batch, so the faster one can be kept per GPU class.
+- with ``--compile-only`` (its own step, last: it may take minutes): the model-only time of ``torch.compile``
+  (default mode: max-autotune tunes every convolution and did not finish in 150 s on an H200) beside the CUDA-graph
+  replay, same precision, same batch, so the faster one can be kept per GPU class.
 
 ``--device cpu`` is the dry run on a machine without a GPU: every step runs, on CPU tensors (the ``cuda`` backend
 runs eagerly there, without graphs), so the script itself is tested; its figures say nothing about a GPU.
@@ -72,7 +74,7 @@ def mask_checks(images: list[np.ndarray], device: str) -> dict:
 
 def _check(errors: np.ndarray, bar: float, **extra) -> dict:
     return {"mean": round(float(errors.mean()), 6), "worst": round(float(errors.max()), 6), "bar": bar,
-            "passed": bool(errors.mean() <= bar), **extra}
+            "passed": bool(errors.mean() <= bar), "worst_within_bar": bool(errors.max() <= bar), **extra}
 
 
 def composite_check(images: list[np.ndarray], device: str) -> dict:
@@ -102,7 +104,7 @@ def compile_check(device: str, batches=(1, 8), calls: int = 50) -> dict:
     """``torch.compile`` beside the CUDA-graph replay of the ``cuda`` backend, model only, FP16, 320x320."""
     rows = []
     with cuda_segmenter(device, "fp16") as segmenter:
-        compiled = torch.compile(segmenter.module, mode="max-autotune-no-cudagraphs")
+        compiled = torch.compile(segmenter.module)
         for batch in batches:
             x = torch.rand(batch, 3, SIZE, SIZE, device=device)
             graphs = _time(lambda: segmenter.infer_tensor(x), calls, device)
@@ -141,19 +143,29 @@ def main(argv=None) -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--images", type=Path, default=REPO / "tests" / "data" / "u2net" / "test_images")
     parser.add_argument("--limit", type=int, default=None, help="Use only the first N images (dry run).")
-    parser.add_argument("--compile", action="store_true", help="Also time torch.compile beside the CUDA graph.")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="Only time torch.compile beside the CUDA graph and add it to the existing --json file "
+                             "(a separate step: it can take minutes, and must not cost the parity results).")
     args = parser.parse_args(argv)
+    if args.compile_only:
+        result = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
+        result["compile"] = compile_check(args.device)
+        _write(args.json, result)
+        return 0
     images = reference_images(args.images, args.limit)
     result = {"device": args.device, "images": len(images),
               "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-              "torch": torch.__version__, "masks": mask_checks(images, args.device),
-              "composite": composite_check(images, args.device)}
-    if args.compile:
-        result["compile"] = compile_check(args.device)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+              "torch": torch.__version__, "masks": mask_checks(images, args.device)}
+    _write(args.json, result)  # kept even if a later check dies
+    result["composite"] = composite_check(images, args.device)
+    _write(args.json, result)
     passed = all(c["passed"] for c in result["masks"].values()) and result["composite"]["passed"]
-    print(json.dumps(result, indent=2))
     return 0 if passed else 1
+
+
+def _write(path: Path, result: dict) -> None:
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

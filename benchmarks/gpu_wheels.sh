@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python_version=${GPU_PYTHON:-3.12}
 mkdir -p .whl .gpu-media
-for wheel in "av==${AV_VERSION:-$(python3 -c 'import av; print(av.__version__)')}" "pyvirtualcam==0.15.0"; do
+for wheel in "av==${AV_VERSION:-18.1.0}" "pyvirtualcam==${PYVIRTUALCAM_VERSION:-0.15.0}"; do  # pinned: the versions CI tests
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$python_version" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl "$wheel"

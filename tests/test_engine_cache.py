@@ -80,7 +80,7 @@ def test_engine_is_built_once_reused_and_rebuilt_when_corrupt(fake_tt, tmp_path)
     lines = []
     engine, path = tensorrt.build_or_load(model="u2netp", weights=None, size=SIZE, batch=1, precision="fp32",
                                           device=torch.device("cpu"), directory=tmp_path, log=lines.append)
-    assert fake_tt.compiles == 1 and path.is_file() and path.parent == tmp_path
+    assert fake_tt.compiles == 1 and path.is_file() and path.parent == tmp_path and path.suffix == ".pt2"
     assert fake_tt.compile_kwargs == {"ir": "dynamo", "min_block_size": 1, "require_full_compilation": True}
     assert len(lines) == 1 and lines[0].startswith("u2live: building TensorRT engine")
     _, again = tensorrt.build_or_load(model="u2netp", weights=None, size=SIZE, batch=1, precision="fp32",

@@ -25,6 +25,10 @@ from .base import TorchSegmenter
 from .torch_cuda import DTYPES, FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
 
 MISSING = 'torch-tensorrt is not installed: pip install "u2live[tensorrt]"'
+#: the releases this module is written for (setup.cfg's extra pins the same): from 2.10 a network's own dtypes
+#: decide its precision (explicit typing) and ``save`` takes ``arg_inputs``; 2.14 removes options the typing
+#: default rests on. Each release pins one torch minor version (torch-tensorrt 2.13 needs torch 2.13).
+SUPPORTED = ((2, 10), (2, 13))
 
 
 def import_torch_tensorrt():
@@ -32,7 +36,24 @@ def import_torch_tensorrt():
         import torch_tensorrt
     except ImportError as err:
         raise BackendError(MISSING) from err
+    reason = unsupported_release_reason(getattr(torch_tensorrt, "__version__", ""))
+    if reason:
+        raise BackendError(reason)
     return torch_tensorrt
+
+
+def unsupported_release_reason(version: str) -> str | None:
+    """None for a torch-tensorrt release this backend is written for, else one line with the fix."""
+    try:
+        release = tuple(int(part) for part in version.split("+")[0].split(".")[:2])
+    except ValueError:
+        release = ()
+    low, high = SUPPORTED
+    if len(release) == 2 and low <= release <= high:
+        return None
+    return (f"torch-tensorrt {version or '(unknown version)'} is not supported: u2live's TensorRT path is written "
+            f"for {low[0]}.{low[1]} to {high[0]}.{high[1]}; install the release matching your torch "
+            f"({torch.__version__}), e.g. pip install \"torch-tensorrt=={'.'.join(torch.__version__.split('.')[:2])}.*\"")
 
 
 def torch_tensorrt_missing_reason() -> str | None:
@@ -109,10 +130,7 @@ def check_fully_converted(compiled: torch.fx.GraphModule) -> None:
 
 
 def save_engine(tt, compiled, path: Path, example: torch.Tensor) -> None:
-    try:
-        tt.save(compiled, str(path), output_format="exported_program", arg_inputs=[example])
-    except TypeError:  # releases before arg_inputs took ``inputs``
-        tt.save(compiled, str(path), output_format="exported_program", inputs=[example])
+    tt.save(compiled, str(path), output_format="exported_program", arg_inputs=[example])
 
 
 def load_engine(tt, path: Path, example: torch.Tensor) -> torch.nn.Module:
@@ -133,8 +151,9 @@ def build_or_load(*, model: str, weights, size: int, batch: int, precision: str,
     net = fused_mask(model, weights, pool_ceil=False)
     fields = engine_fields(tt, model=model, size=size, batch=batch, precision=precision,
                            weights=engine_cache.weights_hash(net), device=device)
+    # .pt2: torch.export warns that saved programs under any other suffix will become an error
     path = engine_cache.artefact_path(directory or engine_dir(), f"{model}-{size}-b{batch}-{precision}", fields,
-                                      ".ep")
+                                      ".pt2")
     example = torch.zeros(batch, 3, size, size, device=device, dtype=DTYPES[precision])
 
     def build(tmp: Path) -> None:
