@@ -19,7 +19,8 @@ def tiny_wheel(folder: Path) -> Path:
     with zipfile.ZipFile(path, "w") as wheel:
         wheel.writestr("kitprobe.py", "VALUE = 1\n")
         wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: kitprobe\nVersion: 1.0\n")
-        wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        wheel.writestr(f"{info}/WHEEL",
+                       "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         wheel.writestr(f"{info}/RECORD", f"kitprobe.py,,\n{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n")
     return folder
 
@@ -39,7 +40,8 @@ def test_dry_run_passes_every_step_and_writes_every_result(tmp_path, megamind):
 
 
 def run_steps(tmp_path, script: str) -> subprocess.CompletedProcess:
-    body = f'log={tmp_path}/log; : >"$log"; source {REPO}/benchmarks/gpu_kit_steps.sh\n{script}\necho "failed: ${{failed[*]}}"'
+    body = (f'log={tmp_path}/log; : >"$log"; source {REPO}/benchmarks/gpu_kit_steps.sh\n'
+            f'{script}\necho "failed: ${{failed[*]}}"')
     return subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=60)
 
 

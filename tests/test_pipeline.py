@@ -6,6 +6,7 @@ are test stand-ins for a stage that breaks (a full disk, a bug), named as such.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -181,7 +182,11 @@ def test_gpu_frame_path_matches_the_cpu_one(megamind, segmenter):
         pytest.skip("needs an NVIDIA GPU and a CUDA build of torch (pip install torch from the CUDA index)")
     cpu_sink, gpu_sink = RecordingSink(), RecordingSink()
     run_pipeline(open_source(str(megamind), live=False), segmenter, Stages(mode="matte"), [cpu_sink], max_frames=6)
-    with backends.create("cuda", size=SIZE, precision="fp32") as gpu:
+    # the same model on both paths (the kit runs these tests on --backend cuda, FP16): only the frame path differs;
+    # an FP16 model against an FP32 one moved the matte by 2 levels, its edges steepened by the refinement
+    same_model = segmenter.name == "cuda"
+    with contextlib.nullcontext(segmenter) if same_model else backends.create("cuda", size=SIZE,
+                                                                               precision="fp32") as gpu:
         run_pipeline(open_source(str(megamind), live=False), gpu, Stages(mode="matte", device=gpu.device),
                      [gpu_sink], batch=4, max_frames=6)
     assert [f.index for f in gpu_sink.frames] == list(range(6))

@@ -68,6 +68,19 @@ def exact_fp32(dtype: torch.dtype):
             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+@contextlib.contextmanager
+def tuned_convolutions():
+    """cuDNN times its convolution algorithms for each new shape and keeps the fastest (its default is a heuristic
+    pick). Worth it where a shape is captured once and replayed for the whole run; restored afterwards, so other
+    code's shapes are not timed."""
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
 def masks_out(output: torch.Tensor, n: int) -> torch.Tensor:
     """[N, S, S] float32 masks, always a new tensor: ``output`` may be a CUDA graph's static buffer, overwritten by
     the next replay while the caller (another thread, in live mode) still reads the masks; ``.float()`` of a
@@ -134,15 +147,16 @@ class _CapturedGraph:
     """One CUDA graph of the model for a fixed input shape; ``run`` copies the input in and replays it.
 
     Captured with ``capture_error_mode="thread_local"``: live mode captures on the segmentation worker (after a
-    size switch) while the main thread keeps rendering on the GPU; under the default "global" mode a call unsafe during capture
-    (a synchronising copy, say) made by the main thread would fail; "relaxed" would also hide this thread's own.
+    size switch) while the main thread keeps rendering on the GPU; under the default "global" mode a call unsafe
+    during capture (a synchronising copy, say) made by the main thread would fail; "relaxed" would also hide this
+    thread's own.
     """
 
     def __init__(self, module, shape, dtype, device):
         self.input = torch.zeros(shape, dtype=dtype, device=device).contiguous(memory_format=torch.channels_last)
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with exact_fp32(dtype):
+        with exact_fp32(dtype), tuned_convolutions():
             with torch.cuda.stream(side):  # warm-up outside the graph: cuDNN picks its algorithms here
                 for _ in range(3):
                     module(self.input)
