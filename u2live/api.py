@@ -118,11 +118,16 @@ def remove(image: ImageLike, *, bg: str | None = None) -> np.ndarray:
 
 
 def mask_of(segmenter: Segmenter, image: np.ndarray) -> np.ndarray:
-    """[H, W] uint8 mask of an [H, W, 3] uint8 RGB image: ``d0`` min-max normalised, resized bilinearly."""
+    """[H, W] uint8 mask of an [H, W, 3] uint8 RGB image, resized bilinearly: U2-Net's ``d0`` min-max normalised
+    (as the authors' test script does), a person model's probability as it is (stretching a picture without a
+    person would turn its faint noise into a mask; ``--model auto`` normalises the U2-Net† masks it picks)."""
+    from .catalog import AUTO, PERSON_MODELS
     from .preprocess import normalise_minmax, resize_mask, to_uint8
 
-    d0 = normalise_minmax(segmenter.predict([image]))[0]
-    return to_uint8(resize_mask(d0, *image.shape[:2]))
+    mask = segmenter.predict([image])[0]
+    if segmenter.model not in (*PERSON_MODELS, AUTO):
+        mask = normalise_minmax(mask)
+    return to_uint8(resize_mask(mask, *image.shape[:2]))
 
 
 def cutout_of(image: np.ndarray, mask: np.ndarray, bg: str | None = None) -> np.ndarray:

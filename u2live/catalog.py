@@ -10,11 +10,34 @@ from pathlib import Path
 
 from .errors import WeightsError
 
-#: a named model -> its architecture; rembg's ``u2net_human_seg`` is the full U2-Net trained on people
-ARCHITECTURES = {"u2netp": "u2netp", "u2net": "u2net", "u2net_human_seg": "u2net"}
+#: a named model -> its architecture; rembg's ``u2net_human_seg`` is the full U2-Net trained on people; ``selfie`` is
+#: Google MediaPipe's Selfie Segmentation, a small person model (:mod:`u2live.selfie_model`)
+ARCHITECTURES = {"u2netp": "u2netp", "u2net": "u2net", "u2net_human_seg": "u2net", "selfie": "selfie"}
 MODEL_NAMES = tuple(ARCHITECTURES)
+#: ``--model auto``: the person model where a person is in the picture, U2-Net† elsewhere (:mod:`u2live.person`)
+AUTO = "auto"
+MODEL_CHOICES = (AUTO, *MODEL_NAMES)
+#: the models trained to find people (``auto`` runs the first); the others find what stands out
+PERSON_MODELS = ("selfie", "u2net_human_seg")
 ASSETS = Path(__file__).parent / "assets"
-BUNDLED = {"u2netp": ASSETS / "u2netp.pth"}
+BUNDLED = {"u2netp": ASSETS / "u2netp.pth", "selfie": ASSETS / "selfie.pth"}
+
+
+class InputSpec:
+    """What a network takes: ``scheme`` "u2net" (the authors' preprocessing: divide by the image's maximum, ImageNet
+    mean and std) or "unit" (RGB / 255, as MediaPipe feeds its models); square sides a multiple of ``multiple``
+    (the network's total stride); ``size`` where none is asked for (what it was trained at)."""
+
+    def __init__(self, scheme: str, multiple: int, size: int):
+        self.scheme, self.multiple, self.size = scheme, multiple, size
+
+
+U2NET_INPUT = InputSpec("u2net", 32, 320)  # five 2x poolings
+INPUTS = {"selfie": InputSpec("unit", 16, 256)}  # four stride-2 stages; trained at 256x256
+
+
+def input_spec(model: str) -> InputSpec:
+    return INPUTS.get(model, U2NET_INPUT)
 REMBG_CACHE = Path(os.environ.get("U2NET_HOME") or Path.home() / ".u2net")  # rembg's own variable, then its default
 # where to get the weights of a model we do not bundle, said in the one-line error when they are missing
 WHERE_TO_GET = {

@@ -9,7 +9,7 @@ import functools
 import click
 
 from .backends import backend_choices, check_size
-from .catalog import MODEL_NAMES
+from .catalog import AUTO, MODEL_CHOICES
 from .outputs import OVERWRITE_HELP
 
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
@@ -23,6 +23,14 @@ DEFAULT_SMOOTHING = "auto"
 #: the authors' images; ~2x faster with VNNI, a few % on AVX2 without: benchmarks/int8_kernels.py); GPU backends keep
 #: their own defaults
 VIDEO_PRECISION = {"cpu": "int8"}
+#: the network of video work (video, webcam, batch, Model.video): the person model where a person is in the picture,
+#: U2-Net† elsewhere; still images (segment, serve, eval) keep U2-Net†'s salient-object cut-out
+VIDEO_MODEL = AUTO
+STILL_MODEL = "u2netp"
+MODEL_HELP = ("auto: the person model (selfie, MediaPipe's Selfie Segmentation, bundled) where a person is in the "
+              "picture, U2-Net† where none is; u2netp is U2-Net† (4.7 MB, bundled, salient objects); u2net is the "
+              "full 176 MB model (bring weights); u2net_human_seg is the full model trained on people (rembg's, "
+              "from ~/.u2net).")
 # the --bg and --smoothing help (u2live.backgrounds, u2live.smoothing): here, since both modules import torch
 BACKGROUND_HELP = (
     "Background behind the subject: an image file (cover-fitted, never stretched), a video file (looped), "
@@ -40,18 +48,18 @@ def overwrite_option(command):
                         help=OVERWRITE_HELP)(command)
 
 
-def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", "size", "backend", "precision")):
+def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", "size", "backend", "precision"),
+                  default_model: str = STILL_MODEL):
     """--weights, --model, --size, --backend, --precision: which network runs, and how. ``@model_options`` adds
     them all; ``@model_options(only=(...))`` those named (build-engine: one backend, its own precisions)."""
     if command is None:
-        return functools.partial(model_options, only=only)
+        return functools.partial(model_options, only=only, default_model=default_model)
     decorators = dict(zip(("weights", "model", "size", "backend", "precision"), [
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Weights file: the authors' .pth, an ONNX export (.onnx), or ours. "
                           "Default: the bundled U2-Net† weights (or ~/.u2net/<model>.onnx)."),
-        click.option("--model", type=click.Choice(MODEL_NAMES), default="u2netp", show_default=True,
-                     help="u2netp is U2-Net† (4.7 MB, bundled); u2net is the full 176 MB model (bring weights); "
-                          "u2net_human_seg is the full model trained on people (rembg's, from ~/.u2net)."),
+        click.option("--model", type=click.Choice(MODEL_CHOICES), default=default_model, show_default=True,
+                     help=MODEL_HELP),
         click.option("--size", type=SIZE, default=320, show_default=True, callback=_check_size,
                      help="Inference size in pixels, a positive multiple of 32 up to 1024 (smaller is faster); auto "
                           "(webcam's default), live only: the largest that refreshes masks at >= 8 Hz here, "
@@ -130,4 +138,5 @@ def video_options(command):
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
         overwrite_option,
     ]
-    return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators), model_options(command))
+    return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators),
+                            model_options(command, default_model=VIDEO_MODEL))

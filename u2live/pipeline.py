@@ -27,7 +27,6 @@ from .compositor import composite, matte, rgba
 from .frame import Frame
 from .handoff import END, POLL_SECONDS, put_until_stopped
 from .options import MODES
-from .preprocess import to_model_input_tensor
 from .refine import refine_mask
 from .smoothing import Smoother
 from .stats import PipelineStats
@@ -261,10 +260,7 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
 def _segment(segmenter: Segmenter, images: torch.Tensor, stats: PipelineStats) -> torch.Tensor:
     """[N, H, W, 3] uint8 -> [N, S, S] masks (:meth:`Segmenter.predict_frames`, with preprocessing and inference
     timed apart)."""
-    with stats.stage("preprocess"):
-        batch = to_model_input_tensor(images, segmenter.size)  # [N, 3, S, S] float32
-    with stats.stage("inference"):
-        return segmenter.infer_tensor(batch)
+    return segmenter.predict_frames(images, stats)
 
 
 def _batches(source, batch: int, max_frames: int | None, stats: PipelineStats,

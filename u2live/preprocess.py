@@ -1,7 +1,8 @@
-"""The authors' preprocessing and mask post-processing, shared by every backend.
+"""Each network's preprocessing and the mask post-processing, shared by every backend.
 
-Input: resize to size x size, divide by the image's maximum, normalise with the ImageNet mean and std.
-Output: ``d0`` min-max normalised per image, resized bilinearly to the image's own size.
+Input, ``scheme="u2net"`` (the authors'): resize to size x size, divide by the image's maximum, normalise with the
+ImageNet mean and std. ``scheme="unit"`` (MediaPipe's person model): resize, divide by 255.
+Output (U2-Net): ``d0`` min-max normalised per image, resized bilinearly to the image's own size.
 """
 from __future__ import annotations
 
@@ -18,17 +19,23 @@ MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-def to_model_input(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+SCHEMES = ("u2net", "unit")
+
+
+def to_model_input(images: Sequence[np.ndarray], size: int, scheme: str = "u2net") -> np.ndarray:
     """[N, 3, size, size] float32 from N HxWx3 uint8 RGB images."""
     batch = np.empty((len(images), 3, size, size), dtype=np.float32)
     for i, image in enumerate(images):
         small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        if scheme == "unit":
+            batch[i] = (small * (1.0 / 255.0)).transpose(2, 0, 1)
+            continue
         small /= max(float(small.max()), 1e-6)  # the authors divide by the image's own max, not 255
         batch[i] = ((small - MEAN) / STD).transpose(2, 0, 1)
     return batch
 
 
-def to_model_input_tensor(images: torch.Tensor, size: int) -> torch.Tensor:
+def to_model_input_tensor(images: torch.Tensor, size: int, scheme: str = "u2net") -> torch.Tensor:
     """The same preprocessing in torch, on whatever device ``images`` lives (the GPU frame path).
 
     ``images``: [N, H, W, 3] uint8 RGB. Returns [N, 3, size, size] float32 on the same device. Bilinear without
@@ -39,9 +46,11 @@ def to_model_input_tensor(images: torch.Tensor, size: int) -> torch.Tensor:
     import torch.nn.functional as F
 
     if images.device.type == "cpu":
-        return torch.from_numpy(to_model_input(list(images.numpy()), size))
+        return torch.from_numpy(to_model_input(list(images.numpy()), size, scheme))
     x = images.permute(0, 3, 1, 2).float()  # [N, 3, H, W]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if scheme == "unit":
+        return x / 255.0
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
     mean = torch.as_tensor(MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.as_tensor(STD, device=x.device).view(1, 3, 1, 1)

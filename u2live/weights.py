@@ -29,13 +29,17 @@ BUNDLED_SHA256 = {"u2netp": "b53ad2fe55016a5ea27fbb413b42a103fa0660a4b77e26b50e9
 SOURCE_ONNX_MD5 = "8e83ca70e441ab06c318d82300c84806"
 
 
-def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil: bool = True) -> U2Net:
+def load(model: str = "u2netp", weights: str | Path | None = None, *, pool_ceil: bool = True) -> nn.Module:
     """The folded, eval-mode network ``model`` with weights from ``weights`` or the default location."""
     if model not in MODEL_NAMES:
         raise WeightsError(f"unknown model {model!r}: expected one of {', '.join(MODEL_NAMES)}")
     path = Path(weights) if weights is not None else default_weights_path(model)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if model == "selfie":
+        from .selfie_model import load_selfie  # it imports this module (sha256_of)
+
+        return load_selfie(None if path == BUNDLED[model] else path)  # the bundled file: sha256 checked
     if path.suffix.lower() == ".onnx":
         return import_onnx(path, model, pool_ceil=pool_ceil)
     if model in BUNDLED and path == BUNDLED[model]:

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 
+from ..catalog import AUTO
 from ..console import stderr_line
 from ..errors import BackendError
 from .base import Segmenter, check_size
@@ -86,6 +87,13 @@ def create(backend: str = "auto", *, log=None, auto_precision: dict[str, str] | 
     """A ready :class:`Segmenter`. ``options``: model, size, weights, precision. ``auto_precision`` maps a backend
     name to the precision it takes when none is given (video work runs the ``cpu`` backend at int8)."""
     log = log or stderr_line
+    if options.get("model") == AUTO:  # two networks on one backend (u2live.person)
+        from ..person import create_auto
+
+        def make(**chosen):
+            return create(chosen.pop("backend", backend), log=log, auto_precision=auto_precision, **chosen)
+
+        return create_auto(make, log=log, **options)
     if options.get("precision") is None and auto_precision:
         options.pop("precision", None)
         return _create_auto(log, auto_precision, **options) if backend == "auto" else create(

@@ -1,6 +1,7 @@
 """The interface every inference backend implements."""
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..catalog import input_spec
 from ..closing import Closing
 from ..console import stderr_line
 from ..errors import InputError
@@ -17,37 +19,41 @@ if TYPE_CHECKING:
     import torch
 
 
-MAX_SIZE = 1024  # trained at 320; memory grows with the square of the size (4096 asked for tens of GB)
+MAX_SIZE = 1024  # trained at 320 (256); memory grows with the square of the size (4096 asked for tens of GB)
 
 
-def check_size(size: int) -> int:
-    if not isinstance(size, int) or size <= 0 or size % 32:
-        raise InputError(f"--size must be a positive multiple of 32 (the network pools 5 times), got {size}")
+def check_size(size: int, model: str = "u2netp") -> int:
+    spec = input_spec(model)
+    if not isinstance(size, int) or size <= 0 or size % spec.multiple:
+        raise InputError(f"--size of {model} must be a positive multiple of {spec.multiple} (its total stride), "
+                         f"got {size}")
     if size > MAX_SIZE:
-        raise InputError(f"--size is at most {MAX_SIZE}: the network was trained at 320 and gains nothing far "
-                         f"above it, while its memory grows with the square of the size; got {size}")
+        raise InputError(f"--size is at most {MAX_SIZE}: the network was trained at {spec.size} and gains nothing "
+                         f"far above it, while its memory grows with the square of the size; got {size}")
     return size
 
 
 class Segmenter(Closing, ABC):
-    """Runs U2-Net on batches of frames.
+    """Runs one segmentation network (U2-Net, or the person model) on batches of frames.
 
-    Contract: ``infer`` takes the preprocessed batch [N, 3, size, size] float32 and returns the fused mask
-    ``d0`` as [N, size, size] float32 in [0, 1] (sigmoid, not min-max normalised). ``close`` releases what the
+    Contract: ``infer`` takes the preprocessed batch [N, 3, size, size] float32 (the model's own preprocessing,
+    :func:`u2live.catalog.input_spec`) and returns its mask (U2-Net's fused ``d0``) as [N, size, size] float32 in
+    [0, 1] (sigmoid, not min-max normalised). ``close`` releases what the
     backend holds and may be called more than once. ``describe`` is one line for logs and benchmarks.
     """
 
     #: registry name, set by :func:`u2live.backends.register`
     name: str = ""
 
-    def __init__(self, *, model: str = "u2netp", size: int = 320, weights: str | Path | None = None,
+    def __init__(self, *, model: str = "u2netp", size: int | None = None, weights: str | Path | None = None,
                  precision: str | None = None, threads: int | None = None, log=None):
         #: where one-line progress messages go (exporting, calibrating, building an engine): stderr by default
         self.log = log or stderr_line
         #: compute threads for a backend that runs on the CPU (None: one per core); GPU backends ignore it
         self.threads_wanted = threads
         self.model = model
-        self.size = check_size(size)
+        self.input = input_spec(model)
+        self.size = check_size(self.input.size if size is None else size, model)
         self.weights = weights
         self.precision = precision or self.default_precision()
 
@@ -69,8 +75,8 @@ class Segmenter(Closing, ABC):
         ...
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """[N, size, size] masks for N HxWx3 uint8 RGB images (the authors' preprocessing)."""
-        return self.infer(to_model_input(images, self.size))
+        """[N, size, size] masks for N HxWx3 uint8 RGB images (the model's own preprocessing)."""
+        return self.infer(to_model_input(images, self.size, self.input.scheme))
 
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """[N, 3, S, S] float32 on ``device`` -> [N, S, S] float32 on ``device``."""
@@ -78,12 +84,20 @@ class Segmenter(Closing, ABC):
 
         return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
 
-    def predict_frames(self, images: torch.Tensor) -> torch.Tensor:
-        """[N, H, W, 3] uint8 on ``device`` -> [N, S, S] float32 masks on ``device`` (authors' preprocessing)."""
-        return self.infer_tensor(to_model_input_tensor(images, self.size))
+    def predict_frames(self, images: torch.Tensor, stats=None) -> torch.Tensor:
+        """[N, H, W, 3] uint8 on ``device`` -> [N, S, S] float32 masks on ``device`` (the model's preprocessing);
+        with ``stats`` (a :class:`u2live.stats.PipelineStats`), preprocessing and inference are timed apart."""
+        with _stage(stats, "preprocess"):
+            batch = to_model_input_tensor(images, self.size, self.input.scheme)  # [N, 3, S, S] float32
+        with _stage(stats, "inference"):
+            return self.infer_tensor(batch)
 
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"
+
+
+def _stage(stats, name: str):
+    return stats.stage(name) if stats is not None else contextlib.nullcontext()
 
 
 class TorchSegmenter(Segmenter, ABC):

@@ -20,9 +20,10 @@ OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "d0"
 
 
-def fused_mask(model: str, weights, *, pool_ceil: bool = True) -> FusedMask:
-    """The eval-mode, BatchNorm-folded network that returns only ``d0``."""
-    return FusedMask(weights_mod.load(model, weights, pool_ceil=pool_ceil)).eval()
+def fused_mask(model: str, weights, *, pool_ceil: bool = True) -> torch.nn.Module:
+    """The eval-mode, BatchNorm-folded network that returns only its mask [N, 1, S, S] (U2-Net's ``d0``)."""
+    net = weights_mod.load(model, weights, pool_ceil=pool_ceil)
+    return (net if model == "selfie" else FusedMask(net)).eval()
 
 
 def onnx_bytes(module: torch.nn.Module, size: int) -> bytes:
