@@ -14,10 +14,11 @@
 #      FP32 + CUDA graph (the GTX-class policy) vs FP16 -- written to parity.json before anything slow runs
 #   4. u2live bench, model only: cuda fp16 and fp32 x batch 1, 8, 32 x size 320, 512, beside the authors' FP32
 #      eager model on the same GPU; Markdown table by benchmarks/report.py (plots are drawn later, from bench.json)
+#      and the person model (selfie, 256) at the first precision, model only
 #   5. u2live video end to end on Megamind.avi at its own size and scaled to 1080p, with the per-stage breakdown
 #   6. last, as it may not finish: torch.compile beside the CUDA graph, added to parity.json
-# Results ($OUT, as the device tool returns them): gpu-check.log, parity.json, bench.json, bench.md, e2e.json,
-# e2e.md. Commit them under benchmarks/results/gpu-<name>/.
+# Results ($OUT, as the device tool returns them): gpu-check.log, parity.json, bench.json, bench.md,
+# bench-person.json, e2e.json, e2e.md. Commit them under benchmarks/results/gpu-<name>/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +79,9 @@ step parity 90 python3 benchmarks/gpu_parity.py --json "$OUT/parity.json" "${par
 step bench 100 python3 -m u2live bench --backend $backend --precision $precisions --batch $batches --size $sizes \
   --only model --frames $frames ${clip:+--input "$clip"} --note "gpu_check${dry_run:+ dry run}" \
   --json "$OUT/bench.json"
+step bench-person 60 python3 -m u2live bench --backend $backend --model selfie --precision ${precisions%%,*} \
+  --batch $batches --size 256 --only model --frames $frames --no-reference ${clip:+--input "$clip"} \
+  --note "gpu_check, person model${dry_run:+, dry run}" --json "$OUT/bench-person.json"
 plots=$(mktemp -d)
 step report 30 bash -c "python3 benchmarks/report.py '$OUT/bench.json' --out-dir '$plots' && cp '$plots/bench.md' '$OUT/'"
 if [ -n "$clip" ]; then

@@ -5,6 +5,7 @@
 
 - masks: ``--backend cuda`` at fp16 and fp32 against the ``cpu`` backend (ONNX Runtime, FP32) on the authors'
   reference images, mean absolute error of the min-max normalised 320x320 masks (bar: 0.005);
+- the same for the person model (``selfie``, 256x256), its probabilities compared as they are;
 - the GTX-class policy (FP32 with a captured CUDA graph, what a Pascal card gets) against FP16 (bar: 0.005);
 - a composite made on the GPU against the same composite made on the CPU from the same mask, mean absolute
   difference in 8-bit levels (bar: 2);
@@ -45,30 +46,36 @@ def reference_images(folder: Path, limit: int | None) -> list[np.ndarray]:
     return [read_rgb(p) for p in paths[:limit]]
 
 
+#: every bundled network, at the size each runs by default: U2-Net† and the person model
+MODELS = {"u2netp": SIZE, "selfie": 256}
+
+
 def masks_of(segmenter, images: list[np.ndarray]) -> np.ndarray:
-    """[N, S, S] min-max normalised masks, one image per call (as ``u2live segment`` runs them)."""
-    return np.stack([normalise_minmax(segmenter.predict([image]))[0] for image in images])
+    """[N, S, S] masks, one image per call (as ``u2live segment`` runs them): U2-Net's min-max normalised, the
+    person model's probabilities as they are."""
+    masks = np.stack([segmenter.predict([image])[0] for image in images])
+    return normalise_minmax(masks) if segmenter.model == "u2netp" else masks
 
 
-def cuda_segmenter(device: str, precision: str):
+def cuda_segmenter(device: str, precision: str, model: str = "u2netp"):
     """The ``cuda`` backend; on ``--device cpu`` the same class on CPU tensors (its documented test mode)."""
     if device == "cuda":
-        return backends.create("cuda", size=SIZE, precision=precision, log=lambda line: None)
-    return TorchCUDASegmenter(device="cpu", size=SIZE, precision="fp32", log=lambda line: None)
+        return backends.create("cuda", model=model, size=MODELS[model], precision=precision, log=lambda line: None)
+    return TorchCUDASegmenter(device="cpu", model=model, size=MODELS[model], precision="fp32", log=lambda line: None)
 
 
-def mask_checks(images: list[np.ndarray], device: str) -> dict:
-    with backends.create("cpu", size=SIZE, precision="fp32", log=lambda line: None) as cpu:
+def mask_checks(images: list[np.ndarray], device: str, model: str = "u2netp") -> dict:
+    with backends.create("cpu", model=model, size=MODELS[model], precision="fp32", log=lambda line: None) as cpu:
         reference = masks_of(cpu, images)
     checks, masks = {}, {}
     for precision in ("fp16", "fp32"):
-        with cuda_segmenter(device, precision) as segmenter:
+        with cuda_segmenter(device, precision, model) as segmenter:
             masks[precision] = masks_of(segmenter, images)
             described = segmenter.describe()
         errors = np.abs(masks[precision] - reference).mean(axis=(1, 2))
-        checks[f"cuda {precision} vs cpu"] = _check(errors, MASK_BAR, backend=described)
+        checks[f"{model} cuda {precision} vs cpu"] = _check(errors, MASK_BAR, backend=described)
     gtx = np.abs(masks["fp32"] - masks["fp16"]).mean(axis=(1, 2))
-    checks["gtx policy (fp32 + CUDA graph) vs fp16"] = _check(gtx, MASK_BAR)
+    checks[f"{model} gtx policy (fp32 + CUDA graph) vs fp16"] = _check(gtx, MASK_BAR)
     return checks
 
 
@@ -155,7 +162,9 @@ def main(argv=None) -> int:
     images = reference_images(args.images, args.limit)
     result = {"device": args.device, "images": len(images),
               "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-              "torch": torch.__version__, "masks": mask_checks(images, args.device)}
+              "torch": torch.__version__, "masks": {}}
+    for model in MODELS:
+        result["masks"].update(mask_checks(images, args.device, model))
     _write(args.json, result)  # kept even if a later check dies
     result["composite"] = composite_check(images, args.device)
     _write(args.json, result)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog import input_spec
 from ..errors import BackendError
 from ..images import read_rgb
 from ..preprocess import to_model_input
@@ -40,12 +41,12 @@ def reduce_range() -> bool:
     return not any(flag in flags for flag in VNNI_FLAGS)
 
 
-def calibration_batches(size: int, directory: Path = CALIBRATION_DIR) -> list[np.ndarray]:
-    """One [1, 3, size, size] float32 input per calibration frame (the authors' preprocessing)."""
+def calibration_batches(size: int, directory: Path = CALIBRATION_DIR, scheme: str = "u2net") -> list[np.ndarray]:
+    """One [1, 3, size, size] float32 input per calibration frame (the model's preprocessing ``scheme``)."""
     paths = sorted(directory.glob("*.jpg"))
     if not paths:
         raise BackendError(f"no calibration frames in {directory}: reinstall u2live")
-    return [to_model_input([read_rgb(path)], size) for path in paths]
+    return [to_model_input([read_rgb(path)], size, scheme) for path in paths]
 
 
 def calibration_hash(directory: Path = CALIBRATION_DIR) -> str:
@@ -103,12 +104,12 @@ def outlier_nodes(graph, ranges: dict[str, float], factor: float = OUTLIER_FACTO
     return [node.name for node in graph.node if wide & (set(node.input) | set(node.output))]
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, size: int) -> None:
+def quantize_int8(fp32_path: Path, out_path: Path, size: int, scheme: str = "u2net") -> None:
     """Writes the QDQ INT8 graph of ``fp32_path`` to ``out_path``, calibrated on the bundled frames at ``size``."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    batches = calibration_batches(size)
+    batches = calibration_batches(size, scheme=scheme)
     graph = onnx.load(str(fp32_path)).graph
     keep_fp32 = _last_convs(graph) + outlier_nodes(graph, activation_ranges(fp32_path, batches))
     # U8 activations with S8 weights: the fast VNNI path on x86 (S8S8 ran 3x slower here).
@@ -128,6 +129,7 @@ def cached_int8(model: str, weights, size: int, *, log, directory: Path | None =
               "calibration": calibration_hash()}
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-int8", fields, ".onnx")
     frames = len(list(CALIBRATION_DIR.glob("*.jpg")))
-    engine_cache.load_or_build(path, export.checked_onnx, lambda tmp: quantize_int8(fp32_path, tmp, size), log,
+    scheme = input_spec(model).scheme
+    engine_cache.load_or_build(path, export.checked_onnx, lambda tmp: quantize_int8(fp32_path, tmp, size, scheme), log,
                                f"INT8 graph (on {frames} frames)", action="calibrating")
     return path

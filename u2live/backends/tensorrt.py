@@ -51,9 +51,10 @@ def unsupported_release_reason(version: str) -> str | None:
     low, high = SUPPORTED
     if len(release) == 2 and low <= release <= high:
         return None
+    torch_minor = ".".join(torch.__version__.split(".")[:2])
     return (f"torch-tensorrt {version or '(unknown version)'} is not supported: u2live's TensorRT path is written "
             f"for {low[0]}.{low[1]} to {high[0]}.{high[1]}; install the release matching your torch "
-            f"({torch.__version__}), e.g. pip install \"torch-tensorrt=={'.'.join(torch.__version__.split('.')[:2])}.*\"")
+            f"({torch.__version__}), e.g. pip install \"torch-tensorrt=={torch_minor}.*\"")
 
 
 def torch_tensorrt_missing_reason() -> str | None:
