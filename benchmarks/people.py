@@ -139,8 +139,9 @@ def overlay(rgb: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) 
 
 def tile(image: np.ndarray, height: int, label: str) -> np.ndarray:
     t = cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
-    cv2.putText(t, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3)
-    cv2.putText(t, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+    for i, line in enumerate(label.split("|")):  # "|" starts a new line
+        for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(t, line, (3, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness)
     return t
 
 
@@ -162,7 +163,7 @@ def worst_sheet(pictures: list[dict], results: dict, per_row: int = 5, height: i
     for name, per_picture in results.items():
         worst = sorted(per_picture, key=lambda p: (p["person_kept"], p["iou"]))[:per_row]
         rows.append([tile(overlay(by_name[p["name"]]["rgb"], p["mask"], by_name[p["name"]]["truth"]), height,
-                          f"{p['name'][:22]} kept {p['person_kept']:.2f} IoU {p['iou']:.2f}") for p in worst])
+                          f"{p['name'][3:26]}|kept {p['person_kept']:.2f} IoU {p['iou']:.2f}") for p in worst])
         labels.append(name)
     return sheet(rows, labels, per_row * round(height * 4 / 3))
 
