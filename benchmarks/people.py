@@ -1,0 +1,296 @@
+"""People kept whole (issue 23): each model row on pictures of people with ground truth, and real footage by eye.
+
+Pictures: ``benchmarks/people/`` (made by ``people_data.py``; sources and licences in its SOURCES.md). Each row
+loads a model the way a user does (``u2live.api.Model(backend="cpu", model=..., size=..., precision=...)``) and
+takes its ``mask`` (the product's own post-processing, at the picture's size). Per picture, with the mask and the
+truth cut at 0.5:
+
+- IoU of the person;
+- person kept: the share of the true person's pixels the mask keeps (recall);
+- background kept: the share of the true background the mask keeps (what shows through of the old background).
+
+Per row: mean IoU, mean person kept, mean background kept, and the share of pictures where under 90% of the person
+is kept. A row whose model the catalog does not know, or that cannot load here, is skipped with its reason printed.
+
+Outputs: ``benchmarks/results/people.md`` and ``people.json``; ``people-worst.jpg``, the worst pictures of each row
+(mask over the picture: kept in colour, dropped dimmed, the truth's outline in yellow).
+``--sheet`` renders chosen frames of real footage with each row's mask instead (``people-footage.jpg``).
+
+Usage: ``python benchmarks/people.py [--rows u2netp-320-int8,selfie,...] [--sheet]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DATA = REPO / "benchmarks" / "people"
+RESULTS = REPO / "benchmarks" / "results"
+MEDIA = REPO / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
+KEPT_WHOLE = 0.9  # a picture counts as a failure where under 90% of the person is kept
+# real footage judged by eye: (clip, frames)
+FOOTAGE = [("Megamind.avi", [30, 135, 230, 100, 120, 140, 225, 230, 236]), ("vtest.avi", [100, 400, 700])]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model configuration: a catalog model name, with its size and precision where it has them."""
+    model: str
+    size: int | None = None
+    precision: str | None = None
+
+    @property
+    def name(self) -> str:
+        return "-".join(str(p) for p in (self.model, self.size, self.precision) if p is not None)
+
+    @classmethod
+    def parse(cls, text: str) -> Row:
+        """``u2netp-320-int8``, ``selfie``, ``auto-256``: the model, then an optional size and precision."""
+        parts = text.split("-")
+        size = next((int(p) for p in parts[1:] if p.isdigit()), None)
+        precision = next((p for p in parts[1:] if p in ("fp32", "int8", "fp16")), None)
+        return cls(parts[0], size, precision)
+
+
+U2NETP_ROWS = [Row("u2netp", s, p) for s in (160, 256, 320) for p in ("fp32", "int8")]
+# rows the lead adds as their models land; skipped with a reason until the catalog knows them
+LATER_ROWS = [Row("selfie"), Row("auto")]
+
+
+def load_model(row: Row):
+    """(model, None) or (None, why it cannot run here): a name the catalog lacks, missing weights, no backend."""
+    from u2live.api import Model
+    from u2live.catalog import MODEL_NAMES
+    from u2live.errors import U2LiveError
+
+    options = {k: v for k, v in (("size", row.size), ("precision", row.precision)) if v is not None}
+    try:
+        return Model(backend="cpu", model=row.model, log=lambda line: None, **options), None
+    except (U2LiveError, KeyError, ValueError, TypeError) as err:
+        known = "" if row.model in MODEL_NAMES else f" (not in u2live's catalog: {', '.join(MODEL_NAMES)})"
+        return None, f"{type(err).__name__}: {err}{known}"
+
+
+def scores(mask: np.ndarray, truth: np.ndarray) -> dict:
+    """IoU, person kept and background kept of a [H, W] uint8 mask against a [H, W] uint8 truth, both cut at 0.5
+    (128 of 255). An empty truth has IoU 1 only where the mask is empty too."""
+    pred, person = mask >= 128, truth >= 128
+    union = np.count_nonzero(pred | person)
+    inter = np.count_nonzero(pred & person)
+    return {"iou": inter / union if union else 1.0,
+            "person_kept": inter / max(np.count_nonzero(person), 1),
+            "background_kept": np.count_nonzero(pred & ~person) / max(np.count_nonzero(~person), 1)}
+
+
+def load_pictures(data: Path = DATA, names: list[str] | None = None) -> list[dict]:
+    """The manifest's records, each with its ``rgb`` and ``truth`` arrays loaded."""
+    records = json.loads((data / "manifest.json").read_text())["pictures"]
+    out = []
+    for record in records:
+        if names is not None and record["name"] not in names:
+            continue
+        rgb = cv2.cvtColor(cv2.imread(str(data / record["image"])), cv2.COLOR_BGR2RGB)
+        out.append({**record, "rgb": rgb, "truth": cv2.imread(str(data / record["mask"]), cv2.IMREAD_GRAYSCALE)})
+    return out
+
+
+def run_row(model, pictures: list[dict]) -> list[dict]:
+    """Per picture: its name, case, framing, scores, and the mask (kept in memory for the contact sheet)."""
+    out = []
+    for picture in pictures:
+        mask = model.mask(picture["rgb"])
+        out.append({"name": picture["name"], "case": picture["case"], "framing": picture["framing"],
+                    **scores(mask, picture["truth"]), "mask": mask})
+    return out
+
+
+def summary(per_picture: list[dict]) -> dict:
+    """A row's means, and the share of pictures where under KEPT_WHOLE of the person is kept."""
+    n = len(per_picture)
+    lost = [p["name"] for p in per_picture if p["person_kept"] < KEPT_WHOLE]
+    return {"pictures": n, "mean_iou": sum(p["iou"] for p in per_picture) / n,
+            "mean_person_kept": sum(p["person_kept"] for p in per_picture) / n,
+            "mean_background_kept": sum(p["background_kept"] for p in per_picture) / n,
+            "share_under_90_kept": len(lost) / n, "under_90_kept": lost}
+
+
+def overlay(rgb: np.ndarray, mask: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """[H, W, 3] uint8 RGB: kept pixels in colour, dropped ones dimmed and tinted blue; the truth's outline in
+    yellow when given."""
+    kept = (mask >= 128)[..., None]
+    dropped = (rgb * 0.25 + np.array([0, 0, 110])).astype(np.uint8)
+    out = np.where(kept, rgb, dropped).astype(np.uint8)
+    if truth is not None:
+        contours, _ = cv2.findContours((truth >= 128).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (255, 230, 0), 1)
+    return out
+
+
+def tile(image: np.ndarray, height: int, label: str) -> np.ndarray:
+    t = cv2.resize(image, (round(image.shape[1] * height / image.shape[0]), height), interpolation=cv2.INTER_AREA)
+    for i, line in enumerate(label.split("|")):  # "|" starts a new line
+        for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+            cv2.putText(t, line, (3, 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, thickness)
+    return t
+
+
+def sheet(rows: list[list[np.ndarray]], labels: list[str], width: int) -> np.ndarray:
+    """Rows of tiles, each row headed by its label, padded to ``width``; [H, W, 3] uint8 RGB."""
+    bands = []
+    for tiles, label in zip(rows, labels):
+        band = np.hstack(tiles)[:, :width]
+        band = np.pad(band, ((18, 2), (0, width - band.shape[1]), (0, 0)), constant_values=255)
+        cv2.putText(band, label, (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+        bands.append(band)
+    return np.vstack(bands)
+
+
+def worst_sheet(pictures: list[dict], results: dict, per_row: int = 5, height: int = 150) -> np.ndarray:
+    """Each row's ``per_row`` worst pictures (least of the person kept, then lowest IoU), mask over picture."""
+    by_name = {p["name"]: p for p in pictures}
+    rows, labels = [], []
+    for name, per_picture in results.items():
+        worst = sorted(per_picture, key=lambda p: (p["person_kept"], p["iou"]))[:per_row]
+        rows.append([tile(overlay(by_name[p["name"]]["rgb"], p["mask"], by_name[p["name"]]["truth"]), height,
+                          f"{p['name'][3:26]}|kept {p['person_kept']:.2f} IoU {p['iou']:.2f}") for p in worst])
+        labels.append(name)
+    return sheet(rows, labels, per_row * round(height * 4 / 3))
+
+
+def footage_frames(media: Path = MEDIA) -> list[tuple[str, np.ndarray]]:
+    """(label, rgb) of the chosen frames of the real clips, decoded in order."""
+    out = []
+    for clip, wanted in FOOTAGE:
+        cap, index, frames = cv2.VideoCapture(str(media / clip)), 0, {}
+        while len(frames) < len(set(wanted)):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if index in wanted:
+                frames[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+        out += [(f"{clip} {k}", frames[k]) for k in wanted if k in frames]
+    return out
+
+
+def footage_sheet(models: dict, height: int = 150) -> np.ndarray:
+    """One band per row: the chosen frames of real footage with that row's mask over them, for a person to judge."""
+    frames = footage_frames()
+    rows = [[tile(overlay(rgb, model.mask(rgb)), height, label) for label, rgb in frames] for model in
+            models.values()]
+    return sheet(rows, list(models), sum(round(height * rgb.shape[1] / rgb.shape[0]) for _, rgb in frames))
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ")[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def markdown(summaries: dict, skipped: dict, info: dict) -> str:
+    lines = ["# People kept whole: pictures of people with ground truth (issue 23)", "",
+             f"{info['pictures']} pictures of {info['people']} people ({info['framings']}), composited over "
+             "cluttered real photos; made by `benchmarks/people_data.py`, sources in `benchmarks/people/SOURCES.md`. "
+             "Masks and truth cut at 0.5. Person kept: share of the true person's pixels the mask keeps; "
+             "background kept: share of the true background it keeps. Worst pictures: `people-worst.jpg`.", "",
+             f"Machine: {info['machine']}; load average {info['load_before']} before, {info['load_after']} after; "
+             f"{info['date']}. Backend: ONNX Runtime on the CPU (`Model(backend=\"cpu\", ...)`).", "",
+             "| row | pictures | mean IoU | mean person kept | mean background kept | under 90% of the person kept |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, s in summaries.items():
+        lines.append(f"| {name} | {s['pictures']} | {s['mean_iou']:.3f} | {s['mean_person_kept']:.3f} | "
+                     f"{s['mean_background_kept']:.3f} | {s['share_under_90_kept']:.0%} "
+                     f"({len(s['under_90_kept'])}) |")
+    lines += ["", "Per case (mean IoU / share under 90% kept):", ""]
+    cases = sorted({c for s in summaries.values() for c in s["by_case"]})
+    lines += ["| row | " + " | ".join(cases) + " |", "|---|" + "---:|" * len(cases)]
+    for name, s in summaries.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{s['by_case'][c]['mean_iou']:.2f} / {s['by_case'][c]['share_under_90_kept']:.0%}" for c in cases) + " |")
+    if skipped:
+        lines += ["", "Skipped rows (not available here yet):", ""]
+        lines += [f"- {name}: {why}" for name, why in skipped.items()]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(rows: list[Row], pictures: list[dict]) -> tuple[dict, dict, dict]:
+    """(per-picture results by row name, skipped rows with their reason, loaded models by row name)."""
+    results, skipped, models = {}, {}, {}
+    for row in rows:
+        model, why = load_model(row)
+        if model is None:
+            print(f"skip {row.name}: {why}", flush=True)
+            skipped[row.name] = why
+            continue
+        start = time.perf_counter()
+        results[row.name] = run_row(model, pictures)
+        models[row.name] = model
+        s = summary(results[row.name])
+        print(f"{row.name}: mean IoU {s['mean_iou']:.3f}, under 90% kept {s['share_under_90_kept']:.0%} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return results, skipped, models
+
+
+def with_cases(per_picture: list[dict]) -> dict:
+    s = summary(per_picture)
+    s["by_case"] = {case: summary([p for p in per_picture if p["case"] == case])
+                    for case in sorted({p["case"] for p in per_picture})}
+    return s
+
+
+def write(results: dict, skipped: dict, pictures: list[dict], info: dict, out: Path) -> None:
+    summaries = {name: with_cases(per_picture) for name, per_picture in results.items()}
+    info.update(pictures=len(pictures), people=len({p["person"] for p in pictures}),
+                framings=", ".join(sorted({p["framing"] for p in pictures})))
+    strip = {name: [{k: v for k, v in p.items() if k != "mask"} for p in per_picture]
+             for name, per_picture in results.items()}
+    (out / "people.json").write_text(json.dumps({"info": info, "summary": summaries, "skipped": skipped,
+                                                 "per_picture": strip}, indent=1) + "\n")
+    (out / "people.md").write_text(markdown(summaries, skipped, info))
+    if results:
+        image = worst_sheet(pictures, results)
+        cv2.imwrite(str(out / "people-worst.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 80])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", help="comma-separated rows, e.g. u2netp-320-int8,selfie,auto "
+                        "(default: U2-Net† at 160/256/320 x fp32/int8, then selfie and auto)")
+    parser.add_argument("--sheet", action="store_true", help="render the real-footage contact sheet instead")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = [Row.parse(r) for r in args.rows.split(",")] if args.rows else U2NETP_ROWS + LATER_ROWS
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.sheet:
+        models = {row.name: m for row in rows for m, why in [load_model(row)] if m is not None or print(
+            f"skip {row.name}: {why}")}
+        image = footage_sheet(models)
+        cv2.imwrite(str(args.out / "people-footage.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return 0
+    info = {"machine": machine(), "load_before": loadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    pictures = load_pictures()
+    results, skipped, _ = evaluate(rows, pictures)
+    info["load_after"] = loadavg()
+    write(results, skipped, pictures, info, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
