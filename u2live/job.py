@@ -74,7 +74,7 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
     stats = PipelineStats()
     alpha = mode == "composite" and background.transparent
     check_sinks(output, rtmp, preview, alpha=alpha, overwrite=overwrite,
-                inputs={source_spec: "input", background.path: "background"})
+                inputs={source_spec: "input", background.path: "background", model.get("weights"): "weights"})
     sinks = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))

@@ -5,14 +5,21 @@
   run that fails, and an output at its final name is always complete.
 - An output that is one of the run's inputs (the same file, also through a symlink or a hard link: device and
   inode are compared) is refused before anything is written, and so are two outputs that would land on one name.
+- A PNG sequence claims the names its pattern makes in its folder (it writes some and removes older ones): an
+  input among them is refused too (:func:`refuse_claiming_inputs`). Every file a command reads counts as an
+  input: the video or images, ``--bg``, ``--weights``, ground truth labels.
 - The overwrite policy (``--no-overwrite``) is checked before the work starts and again when the result is moved
-  into place (``os.link`` refuses an existing name atomically).
+  into place (``os.link`` refuses an existing name atomically); a run that loses that race keeps its work under
+  the partial name and says where.
+- An interrupted run (Ctrl-C, SIGTERM) of work that has an end (a file, not a camera) is not complete: it never
+  reaches the final name either, so a file at its final name is always a whole result (``batch`` relies on it).
 - Concurrent runs writing the same target: each run writes its own temporary file, the last one to finish wins;
   neither is corrupted, because the target only ever changes by a whole-file rename.
 
 Small outputs (images, masks, JSON) use :func:`write_atomically`. Long ones (video files, PNG-sequence folders)
 use :class:`StagedOutput`, whose temporary name is visible and says ``partial`` (a ``kill -9`` leaves a playable
-``out.partial-xxxx.mp4`` that a user can find), and which keeps a failed run's result as ``out.partial.mp4``.
+``out.partial-xxxx.mp4`` that a user can find), and which keeps a failed or interrupted run's result as ``out.partial.mp4`` (``out.partial2.mp4``, ... when that
+name is taken: nothing is replaced).
 """
 from __future__ import annotations
 
@@ -82,6 +89,28 @@ def refuse_overwriting_inputs(outputs, inputs) -> None:
             raise InputError(f"{first} and {second} would both be written to {out}: one would be lost; "
                              "write them to different names or folders")
         seen[key] = (out, origin)
+
+
+def refuse_claiming_inputs(folder, owns: Callable[[str], bool], inputs) -> None:
+    """Raise :class:`InputError` when an input is a file in ``folder`` whose name ``owns(name)`` says belongs to
+    the output written there (a PNG sequence writes those names and removes older ones), by its own name or
+    through a symbolic link pointing there. ``inputs`` as for :func:`refuse_overwriting_inputs`."""
+    where = _key(folder)
+    for source, role in _named(inputs):
+        spelled = os.path.abspath(os.fspath(source))
+        for name in {spelled, os.path.realpath(spelled)}:
+            if _key(os.path.dirname(name)) == where and owns(os.path.basename(name)):
+                what = f"the {role}" if role else "an input"
+                raise InputError(f"the frames written to {folder} would replace or remove {what} ({source}): "
+                                 "choose another output folder or pattern")
+
+
+def plan_outputs(outputs, inputs, *, overwrite: bool = True) -> None:
+    """What a command checks before any work: no output is an input or another output
+    (:func:`refuse_overwriting_inputs`), and none exists when ``overwrite`` is False (:func:`check_target`)."""
+    refuse_overwriting_inputs(outputs, inputs)
+    for out, _ in _named(outputs):
+        check_target(out, overwrite=overwrite)
 
 
 def check_target(path, *, overwrite: bool) -> None:

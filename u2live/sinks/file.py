@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import OutputError
 from ..frame import Frame, VideoInfo
-from ..outputs import StagedOutput, check_target
+from ..outputs import StagedOutput, check_target, refuse_claiming_inputs, refuse_overwriting_inputs
 from .base import Sink, with_channels
 from .encoding import VideoCodec, VideoEncoder
 from .space import SpaceGuard
@@ -51,15 +51,21 @@ def is_sequence(path: str) -> bool:
     return bool(NUMBER_FIELD.search(os.path.basename(path))) or os.path.isdir(path) or path.endswith(os.sep)
 
 
-def check_output(path, *, alpha: bool = False, overwrite: bool = True) -> None:
+def check_output(path, *, alpha: bool = False, overwrite: bool = True, inputs=()) -> None:
     """Everything about ``-o path`` that can be known before any work: the format its extension names, the
-    sequence pattern, the overwrite policy. Creates nothing."""
+    sequence pattern, the overwrite policy, that it destroys none of ``inputs`` (paths, or {path: what it is}:
+    a PNG sequence neither writes nor removes an input that lies in its folder under a frame's name). Creates
+    nothing."""
     path = str(path)
     if is_sequence(path):
         folder, pattern = _sequence_parts(path)
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise OutputError(f"cannot write the frames to {folder}: it is a file, not a folder")
+        refuse_claiming_inputs(folder, _frame_names(pattern), inputs)
         check_target(folder / (pattern % 1), overwrite=overwrite)
     else:
         _codec_for(path, alpha)
+        refuse_overwriting_inputs([path], inputs)
         check_target(path, overwrite=overwrite)
         if os.path.isdir(path):
             raise OutputError(f"cannot write {path}: it is a folder")
