@@ -108,6 +108,9 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         except U2LiveError as err:
             err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
             raise
+        except KeyboardInterrupt as err:  # the CLI's "interrupted" line says where the frames went
+            err.kept_note = kept_note(sinks)
+            raise
     return stats
 
 

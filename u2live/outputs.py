@@ -142,21 +142,35 @@ def _temporary_file(path: Path, prefix: str, suffix: str) -> Path:
     return Path(tmp)
 
 
+class _Refused(OutputError):
+    """The target appeared while the run worked and ``--no-overwrite`` forbids replacing it."""
+
+
 def _move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
     """Rename ``tmp`` to ``path``; without ``overwrite`` an existing ``path`` (even one that appeared while the
-    run was working) is never replaced: a hard link cannot replace a name."""
+    run was working) is never replaced: a hard link cannot replace a name. Raises :class:`_Refused` then, with
+    ``tmp`` left as it is."""
     if overwrite:
         os.replace(tmp, path)
         return
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise OutputError(f"{path} exists; not replacing it (--no-overwrite)") from None
+        raise _Refused(path) from None
     except OSError:  # filesystems without hard links: check, then rename (a small window)
-        check_target(path, overwrite=False)
+        if os.path.lexists(path):
+            raise _Refused(path) from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)
+
+
+def _kept_instead(tmp: Path, target: Path) -> OutputError:
+    """A run that lost the ``--no-overwrite`` race: its result moves to the partial name, and the error says so."""
+    kept = partial_name(target)
+    os.replace(tmp, kept)
+    return OutputError(f"{target} appeared while this run worked; not replacing it (--no-overwrite): this run's "
+                       f"result is kept in {kept}")
 
 
 def write_atomically(path, write: Callable[[Path], None], *, overwrite: bool = True) -> Path:
@@ -168,6 +182,8 @@ def write_atomically(path, write: Callable[[Path], None], *, overwrite: bool = T
     try:
         write(tmp)
         _move_into_place(tmp, path, overwrite)
+    except _Refused:
+        raise _kept_instead(tmp, path) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -188,10 +204,11 @@ def partial_name(path: Path) -> Path:
 class StagedOutput:
     """A long output written under a temporary name beside ``target``: :attr:`path` is where to write.
 
-    - :meth:`commit` (the run completed, or the user stopped it: the playable result is what they asked for)
-      moves it to ``target``;
-    - :meth:`keep_partial` (the run failed) moves it to ``<stem>.partial<suffix>`` and returns that name, never
-      touching ``target``;
+    - :meth:`commit` (the run completed, or the user ended a live recording) moves it to ``target``; when
+      ``--no-overwrite`` finds ``target`` taken by then, the work is kept under the partial name instead and the
+      OutputError says where;
+    - :meth:`keep_partial` (the run failed or was interrupted) moves it to ``<stem>.partial<suffix>`` and returns
+      that name, never touching ``target``;
     - :meth:`discard` removes it (nothing was written).
 
     ``folder=True`` stages a folder (a PNG sequence); committing it into a folder that already holds files moves
@@ -219,10 +236,14 @@ class StagedOutput:
             raise OutputError(f"cannot write {self.target}: {err.strerror or err}") from err
 
     def commit(self) -> Path:
-        if self.folder:
-            self._commit_folder()
-        else:
-            _move_into_place(self.path, self.target, self.overwrite)
+        try:
+            if self.folder:
+                self._commit_folder()
+            else:
+                _move_into_place(self.path, self.target, self.overwrite)
+        except _Refused:
+            raise OutputError(f"{self.target} appeared while this run worked; not replacing it (--no-overwrite): "
+                              f"this run's result is kept in {self.keep_partial()}") from None
         return self.target
 
     def _commit_folder(self) -> None:
@@ -232,6 +253,8 @@ class StagedOutput:
         if not self.target.is_dir():
             raise OutputError(f"cannot write the frames to {self.target}: it is a file, not a folder")
         new = {entry.name for entry in self.path.iterdir()}
+        if not self.overwrite and any(os.path.lexists(self.target / name) for name in new):
+            raise _Refused(self.target)
         for name in sorted(new):
             os.replace(self.path / name, self.target / name)
         for entry in self.target.iterdir():
