@@ -14,6 +14,7 @@ import numpy as np
 from ..api import load
 from ..errors import InputError, U2LiveError
 from ..evaluate import Evaluation
+from ..images import check_image
 from ..options import model_options, overwrite_option
 from ..outputs import plan_outputs, write_atomically
 from ..progress import progress_bar
@@ -40,7 +41,9 @@ def files_by_stem(folder: Path, role: str) -> dict[str, Path]:
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """[H, W] uint8 as the toolkit reads maps (``cv2.imread(path, IMREAD_GRAYSCALE)``)."""
+    """[H, W] uint8 as the toolkit reads maps (``cv2.imread(path, IMREAD_GRAYSCALE)``), once its header passed
+    :func:`u2live.images.check_image` (an allowed format, a sane pixel count: OpenCV's own limit is 1 Gpx)."""
+    check_image(path)
     gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if gray is None:
         raise InputError(f"{path} is not a readable image")
