@@ -80,10 +80,12 @@ def test_write_atomically_without_overwrite_never_replaces(tmp_path):
         tmp.write_text("new")
         (tmp_path / "b.json").write_text("someone else's")
 
-    with pytest.raises(OutputError, match="--no-overwrite"):
+    with pytest.raises(OutputError, match="--no-overwrite") as lost:  # and its work is kept, and said where
         write_atomically(tmp_path / "b.json", sneaky, overwrite=False)
+    assert str(lost.value).endswith(f"this run's result is kept in {tmp_path / 'b.partial.json'}")
     assert (tmp_path / "b.json").read_text() == "someone else's" and target.read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+    assert (tmp_path / "b.partial.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "b.partial.json"]
 
 
 def test_write_atomically_creates_missing_folders(tmp_path):

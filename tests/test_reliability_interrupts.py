@@ -1,6 +1,8 @@
 """Ctrl-C (SIGINT) and SIGTERM during ``u2live video`` and ``u2live webcam`` (a file standing in for the camera):
 every sink is closed, the output plays and holds exactly the frames the run reported, exit 130 / 143; a second
-Ctrl-C during the cleanup exits at once. Real processes, real signals, real files counted with PyAV.
+Ctrl-C during the cleanup exits at once. Real processes, real signals, real files counted with PyAV. A live
+recording that the user stops is complete (it has no other end): it takes the output's name. An interrupted
+``video`` is not: its frames are kept as ``out.partial.mp4``, and the error line says so (issue 21).
 
 The clip is noise (every frame costs the encoder ~10 kB), so the output file's growth shows that frames are being
 written: the signal is sent once the encoder has emitted its first packets, past x264's lookahead.
@@ -111,7 +113,14 @@ def test_signal_closes_every_sink_with_every_frame_written(noise_clip, tmp_path,
         run.process.send_signal(sig)
         assert run.finish() == code, run.stderr
     assert "Traceback" not in run.stderr
-    assert run.lines[-1] == "u2live: error: interrupted"
+    if command == "video":
+        kept = tmp_path / "out.partial.mp4"
+        assert run.lines[-1] == f"u2live: error: interrupted (the {reported_frames(run.stderr)} frames written " \
+                                f"are kept in {kept})"
+        assert not out.exists()
+        out = kept
+    else:
+        assert run.lines[-1] == "u2live: error: interrupted"
     frames, width, audio_streams = decoded_frames(out)
     assert frames == reported_frames(run.stderr)  # every frame the run wrote is in the file, no more
     assert 0 < frames < FRAMES and width == 160

@@ -104,7 +104,7 @@ def _bomb() -> bytes:
 
 
 BAD_INPUTS = [
-    ("not an image", {"data": b"hello, not an image" * 100}, {}, 400, "not an image"),
+    ("not an image", {"data": b"hello, not an image" * 100}, {}, 400, "not a readable image"),
     ("truncated image", "truncated", {}, 400, "could not be decoded"),
     ("empty body", {"data": b""}, {}, 400, "has no file"),
     ("empty multipart field", {"files": {"file": ("a.png", b"")}}, {}, 400, "has no file"),

@@ -147,7 +147,7 @@ def cutout_of(image: np.ndarray, mask: np.ndarray, bg: str | None = None) -> np.
 
 def as_rgb(image: ImageLike) -> np.ndarray:
     """[H, W, 3] uint8 RGB from a path, a PIL image or an array ([H, W] gray and [H, W, 4] RGBA accepted)."""
-    from .images import read_rgb, to_rgb8
+    from .images import FORMAT_NAMES, MAX_PIXELS, OPENED_AS, check_pixels, read_rgb, to_rgb8
 
     if isinstance(image, (str, os.PathLike)):
         return read_rgb(image)
@@ -156,6 +156,9 @@ def as_rgb(image: ImageLike) -> np.ndarray:
     if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image, without importing PIL here
         from PIL import ImageOps
 
+        if image.format is not None and image.format not in OPENED_AS:  # a file opened lazily: not decoded yet
+            raise InputError(f"the image is {image.format}, not a format u2live reads ({FORMAT_NAMES})")
+        check_pixels(*image.size, MAX_PIXELS, "the image")
         return to_rgb8(ImageOps.exif_transpose(image))
     raise InputError(f"expected an image path, a PIL image or a numpy array, got {type(image).__name__}")
 
@@ -163,6 +166,8 @@ def as_rgb(image: ImageLike) -> np.ndarray:
 def _array_rgb(array: np.ndarray) -> np.ndarray:
     if array.dtype != np.uint8:
         raise InputError(f"expected a uint8 image array, got {array.dtype}")
+    if array.ndim in (2, 3) and 0 in array.shape[:2]:
+        raise InputError(f"expected an image with pixels, got an empty array of shape {array.shape}")
     if array.ndim == 2:
         return np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim == 3 and array.shape[2] in (3, 4):

@@ -22,14 +22,15 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .closing import Closing
 from .compositor import alpha_float, alpha_uint8
 from .console import stderr_line
-from .errors import InputError
+from .errors import InputError, TooLargeError
 from .frame import plausible_rate
-from .images import read_rgb
+from .images import open_image, read_rgb
+from .sources.base import open_video
 from .refine import box_filter, shrink
 
 KINDS = ("image", "video", "color", "blur", "transparent")
@@ -103,14 +104,16 @@ def _probe_file(path: Path) -> str:
     if not path.is_file():
         raise InputError(f"--bg: {path} is not a file (expected an image or video file)")
     try:
-        with Image.open(path) as image:
+        with open_image(path, name=f"--bg: {path}") as image:  # allowed formats, pixels checked from the header
             if getattr(image, "n_frames", 1) == 1:
                 return "image"
-    except (UnidentifiedImageError, OSError):
+    except TooLargeError:
+        raise
+    except InputError:
         pass
     neither = InputError(f"--bg: {path} is neither an image nor a video that can be read")
     try:
-        container = av.open(f"file:{path.absolute()}")  # file: so that names with ':' are not protocols
+        container = open_video(path)
     except av.FFmpegError:
         raise neither from None
     with container:
@@ -211,7 +214,7 @@ class VideoBackground(Background):
     def _decode(self):
         self._drop_container()
         try:
-            self.container = av.open(f"file:{Path(self.path).absolute()}")
+            self.container = open_video(self.path)
             stream = self.container.streams.video[0]
             stream.thread_type = "AUTO"
             self._rate = float(plausible_rate(stream.average_rate, stream.guessed_rate, stream.base_rate))

@@ -31,7 +31,8 @@ class U2LiveGroup(click.Group):
         except (click.Abort, KeyboardInterrupt) as err:
             # click turns KeyboardInterrupt into Abort; the signal that caused it rides along as __cause__.
             cause = err.__cause__ if isinstance(err, click.Abort) else err
-            _fail("interrupted", cause.exit_code if isinstance(cause, Interrupted) else 130)
+            _fail(f"interrupted{getattr(cause, 'kept_note', '')}",
+                  cause.exit_code if isinstance(cause, Interrupted) else 130)
         except click.ClickException as err:
             _fail(err.format_message(), err.exit_code)
         except U2LiveError as err:

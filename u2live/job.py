@@ -74,7 +74,7 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
     stats = PipelineStats()
     alpha = mode == "composite" and background.transparent
     check_sinks(output, rtmp, preview, alpha=alpha, overwrite=overwrite,
-                inputs={source_spec: "input", background.path: "background"})
+                inputs={source_spec: "input", background.path: "background", model.get("weights"): "weights"})
     sinks = []
     with ExitStack() as stack:
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
@@ -107,6 +107,9 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
                        max_frames=max_frames, stats=stats, stop_event=stop, on_frame=written)
         except U2LiveError as err:
             err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
+            raise
+        except KeyboardInterrupt as err:  # the CLI's "interrupted" line says where the frames went
+            err.kept_note = kept_note(sinks)
             raise
     return stats
 

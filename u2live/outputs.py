@@ -5,14 +5,21 @@
   run that fails, and an output at its final name is always complete.
 - An output that is one of the run's inputs (the same file, also through a symlink or a hard link: device and
   inode are compared) is refused before anything is written, and so are two outputs that would land on one name.
+- A PNG sequence claims the names its pattern makes in its folder (it writes some and removes older ones): an
+  input among them is refused too (:func:`refuse_claiming_inputs`). Every file a command reads counts as an
+  input: the video or images, ``--bg``, ``--weights``, ground truth labels.
 - The overwrite policy (``--no-overwrite``) is checked before the work starts and again when the result is moved
-  into place (``os.link`` refuses an existing name atomically).
+  into place (``os.link`` refuses an existing name atomically); a run that loses that race keeps its work under
+  the partial name and says where.
+- An interrupted run (Ctrl-C, SIGTERM) of work that has an end (a file, not a camera) is not complete: it never
+  reaches the final name either, so a file at its final name is always a whole result (``batch`` relies on it).
 - Concurrent runs writing the same target: each run writes its own temporary file, the last one to finish wins;
   neither is corrupted, because the target only ever changes by a whole-file rename.
 
 Small outputs (images, masks, JSON) use :func:`write_atomically`. Long ones (video files, PNG-sequence folders)
 use :class:`StagedOutput`, whose temporary name is visible and says ``partial`` (a ``kill -9`` leaves a playable
-``out.partial-xxxx.mp4`` that a user can find), and which keeps a failed run's result as ``out.partial.mp4``.
+``out.partial-xxxx.mp4`` that a user can find), and which keeps a failed or interrupted run's result as ``out.partial.mp4`` (``out.partial2.mp4``, ... when that
+name is taken: nothing is replaced).
 """
 from __future__ import annotations
 
@@ -84,6 +91,28 @@ def refuse_overwriting_inputs(outputs, inputs) -> None:
         seen[key] = (out, origin)
 
 
+def refuse_claiming_inputs(folder, owns: Callable[[str], bool], inputs) -> None:
+    """Raise :class:`InputError` when an input is a file in ``folder`` whose name ``owns(name)`` says belongs to
+    the output written there (a PNG sequence writes those names and removes older ones), by its own name or
+    through a symbolic link pointing there. ``inputs`` as for :func:`refuse_overwriting_inputs`."""
+    where = _key(folder)
+    for source, role in _named(inputs):
+        spelled = os.path.abspath(os.fspath(source))
+        for name in {spelled, os.path.realpath(spelled)}:
+            if _key(os.path.dirname(name)) == where and owns(os.path.basename(name)):
+                what = f"the {role}" if role else "an input"
+                raise InputError(f"the frames written to {folder} would replace or remove {what} ({source}): "
+                                 "choose another output folder or pattern")
+
+
+def plan_outputs(outputs, inputs, *, overwrite: bool = True) -> None:
+    """What a command checks before any work: no output is an input or another output
+    (:func:`refuse_overwriting_inputs`), and none exists when ``overwrite`` is False (:func:`check_target`)."""
+    refuse_overwriting_inputs(outputs, inputs)
+    for out, _ in _named(outputs):
+        check_target(out, overwrite=overwrite)
+
+
 def check_target(path, *, overwrite: bool) -> None:
     """Raise :class:`OutputError` when ``path`` exists and ``overwrite`` is False."""
     if not overwrite and os.path.lexists(path):
@@ -113,21 +142,35 @@ def _temporary_file(path: Path, prefix: str, suffix: str) -> Path:
     return Path(tmp)
 
 
+class _Refused(OutputError):
+    """The target appeared while the run worked and ``--no-overwrite`` forbids replacing it."""
+
+
 def _move_into_place(tmp: Path, path: Path, overwrite: bool) -> None:
     """Rename ``tmp`` to ``path``; without ``overwrite`` an existing ``path`` (even one that appeared while the
-    run was working) is never replaced: a hard link cannot replace a name."""
+    run was working) is never replaced: a hard link cannot replace a name. Raises :class:`_Refused` then, with
+    ``tmp`` left as it is."""
     if overwrite:
         os.replace(tmp, path)
         return
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise OutputError(f"{path} exists; not replacing it (--no-overwrite)") from None
+        raise _Refused(path) from None
     except OSError:  # filesystems without hard links: check, then rename (a small window)
-        check_target(path, overwrite=False)
+        if os.path.lexists(path):
+            raise _Refused(path) from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)
+
+
+def _kept_instead(tmp: Path, target: Path) -> OutputError:
+    """A run that lost the ``--no-overwrite`` race: its result moves to the partial name, and the error says so."""
+    kept = partial_name(target)
+    os.replace(tmp, kept)
+    return OutputError(f"{target} appeared while this run worked; not replacing it (--no-overwrite): this run's "
+                       f"result is kept in {kept}")
 
 
 def write_atomically(path, write: Callable[[Path], None], *, overwrite: bool = True) -> Path:
@@ -139,6 +182,8 @@ def write_atomically(path, write: Callable[[Path], None], *, overwrite: bool = T
     try:
         write(tmp)
         _move_into_place(tmp, path, overwrite)
+    except _Refused:
+        raise _kept_instead(tmp, path) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -159,10 +204,11 @@ def partial_name(path: Path) -> Path:
 class StagedOutput:
     """A long output written under a temporary name beside ``target``: :attr:`path` is where to write.
 
-    - :meth:`commit` (the run completed, or the user stopped it: the playable result is what they asked for)
-      moves it to ``target``;
-    - :meth:`keep_partial` (the run failed) moves it to ``<stem>.partial<suffix>`` and returns that name, never
-      touching ``target``;
+    - :meth:`commit` (the run completed, or the user ended a live recording) moves it to ``target``; when
+      ``--no-overwrite`` finds ``target`` taken by then, the work is kept under the partial name instead and the
+      OutputError says where;
+    - :meth:`keep_partial` (the run failed or was interrupted) moves it to ``<stem>.partial<suffix>`` and returns
+      that name, never touching ``target``;
     - :meth:`discard` removes it (nothing was written).
 
     ``folder=True`` stages a folder (a PNG sequence); committing it into a folder that already holds files moves
@@ -190,10 +236,14 @@ class StagedOutput:
             raise OutputError(f"cannot write {self.target}: {err.strerror or err}") from err
 
     def commit(self) -> Path:
-        if self.folder:
-            self._commit_folder()
-        else:
-            _move_into_place(self.path, self.target, self.overwrite)
+        try:
+            if self.folder:
+                self._commit_folder()
+            else:
+                _move_into_place(self.path, self.target, self.overwrite)
+        except _Refused:
+            raise OutputError(f"{self.target} appeared while this run worked; not replacing it (--no-overwrite): "
+                              f"this run's result is kept in {self.keep_partial()}") from None
         return self.target
 
     def _commit_folder(self) -> None:
@@ -203,6 +253,8 @@ class StagedOutput:
         if not self.target.is_dir():
             raise OutputError(f"cannot write the frames to {self.target}: it is a file, not a folder")
         new = {entry.name for entry in self.path.iterdir()}
+        if not self.overwrite and any(os.path.lexists(self.target / name) for name in new):
+            raise _Refused(self.target)
         for name in sorted(new):
             os.replace(self.path / name, self.target / name)
         for entry in self.target.iterdir():

@@ -3,7 +3,9 @@
 Processes, not threads: each worker's model, decoder and encoder run in parallel without the GIL, and a worker
 that crashes (out of memory, say) fails its file, not the batch. Workers ignore SIGINT; on Ctrl-C the parent sets
 the stop event, each worker ends its file as failed at its next frame (kept under the partial name, never the
-final one) and exits.
+final one) and exits, and the parent reports where each file's frames were kept. SIGTERM to the whole process
+group (a service manager, ``kill -- -PGID``) ends the same way: a worker that receives SIGTERM stops as if the
+parent had asked it to.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -58,7 +61,7 @@ def run_local(tasks: Sequence[Task], options: dict, *, jobs: int, gpus: int = 0,
         _collect(len(tasks), workers, events, on_frames, on_result)
     except BaseException:
         stop.set()
-        _wait_then_terminate(workers)
+        _stop_workers(workers, events, on_frames, on_result)
         raise
     for worker in workers:
         worker.join()
@@ -93,18 +96,40 @@ def _collect(count: int, workers, events, on_frames, on_result) -> None:
             raise BackendError(payload)
 
 
-def _wait_then_terminate(workers) -> None:
+def _stop_workers(workers, events, on_frames, on_result) -> None:
+    """After the stop event: relay each worker's last result (a stopped file says where its frames are kept) while
+    the workers close their files; one still running after STOP_SECONDS is killed (its temporary file stays under
+    the partial-… name, never the final one)."""
     deadline = time.monotonic() + STOP_SECONDS
+    while any(worker.is_alive() for worker in workers) and time.monotonic() < deadline:
+        _relay_results(events, on_frames, on_result, POLL_SECONDS)
     for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
         if worker.is_alive():
-            worker.terminate()  # its temporary file stays under the partial-… name, never the final one
-            worker.join()
+            worker.kill()
+        worker.join()
+    _relay_results(events, on_frames, on_result, 0.0)  # what the last ones sent as they exited
+
+
+def _relay_results(events, on_frames, on_result, wait: float) -> None:
+    """Pass on the frame counts and results waiting in ``events``; wait up to ``wait`` for the first."""
+    while True:
+        try:
+            kind, _name, payload = events.get(timeout=wait) if wait else events.get_nowait()
+        except queue.Empty:
+            return
+        except Exception:  # noqa: BLE001 - a pipe cut mid-message by the signal: nothing more to relay
+            return
+        if kind == "result":
+            on_result(payload)
+        elif kind == "frames":
+            on_frames(payload)
+        wait = 0.0
 
 
 def _work(share: dict, options: dict, todo, events, stop) -> None:
     """A worker process: claim its share, load the model once, process tasks until the end marker or a stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    terminated = _stop_on_sigterm()
     name = multiprocessing.current_process().name
     claim_share(**share)
     try:
@@ -112,16 +137,29 @@ def _work(share: dict, options: dict, todo, events, stop) -> None:
     except Exception as err:  # noqa: BLE001 - reported to the parent as one line
         events.put(("fatal", name, f"a batch worker cannot load the model: {err}"))
         return
+
+    def stopped() -> bool:
+        return stop.is_set() or terminated.is_set()
+
     with _FrameReporter(events, name) as report:
-        while not stop.is_set():
+        while not stopped():
             task = todo.get()
             if task is None:
                 break
             events.put(("start", name, task))
-            result = worker.run(task, on_frame=report, stopped=stop.is_set)
+            result = worker.run(task, on_frame=report, stopped=stopped)
             report.flush()
             events.put(("result", name, result))
     worker.close()
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM to a worker (alone, or with its whole process group) stops it as the parent's stop event does: the
+    file in progress ends at its next frame, kept under the partial name, and its result is still reported. (The
+    default action would kill it mid-frame, its temporary file left under a partial-xxxx name and unreported.)"""
+    terminated = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: terminated.set())
+    return terminated
 
 
 class _FrameReporter:

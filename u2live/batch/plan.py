@@ -3,7 +3,8 @@
 INPUTS are files and folders. A folder means the videos directly inside it (``recursive``: in its sub-folders too,
 their layout mirrored under the output folder). Each input ``x.ext`` becomes ``OUT_DIR/<sub-folders>/x<suffix>``.
 An output that already exists is a finished result (outputs are written under a temporary name and moved into
-place only when complete, see :mod:`u2live.outputs`), so it is skipped unless ``redo`` asks to replace it.
+place only when complete; an interrupted or failed run keeps its frames as ``<stem>.partial<suffix>``, never under
+the final name: see :mod:`u2live.outputs`), so it is skipped unless ``redo`` asks to replace it.
 """
 from __future__ import annotations
 
@@ -39,14 +40,17 @@ class Plan:
         return None if not counts or None in counts else sum(counts)
 
 
-def plan_batch(inputs, out_dir, *, suffix: str = ".mp4", recursive: bool = False, redo: bool = False) -> Plan:
+def plan_batch(inputs, out_dir, *, suffix: str = ".mp4", recursive: bool = False, redo: bool = False,
+               also_read: dict | None = None) -> Plan:
     """The batch for ``inputs`` (files and folders). Raises InputError for a missing input, a folder with no videos,
-    an output that would land on an input, and two inputs that would be written to one output."""
+    an output that would land on an input or on a file in ``also_read`` ({path: what it is}: --bg, --weights),
+    and two inputs that would be written to one output."""
     if not suffix.startswith(".") or len(suffix) < 2 or os.sep in suffix:
         raise InputError(f"--suffix expects an extension such as .mp4 or .mkv, got {suffix!r}")
     pairs = [(source, Path(out_dir) / relative.with_suffix(suffix))
              for source, relative in _expand(inputs, recursive)]
-    refuse_overwriting_inputs([(out, source) for source, out in pairs], [source for source, _ in pairs])
+    refuse_overwriting_inputs([(out, source) for source, out in pairs],
+                              [*((source, "input") for source, _ in pairs), *(also_read or {}).items()])
     tasks, finished = [], []
     for source, out in pairs:
         done = out.exists() and not redo

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import OutputError
+from ..outputs import write_atomically
 from .machine import describe
 from ..stats import STAGES
 
@@ -77,7 +78,11 @@ def _live_lines(results: list[dict]) -> list[str]:
 
 
 def write_json(report: dict, path: Path) -> None:
+    """The report at ``path``, complete or not at all (:func:`u2live.outputs.write_atomically`)."""
+    text = json.dumps(report, indent=1) + "\n"
     try:
-        path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    except OutputError:
+        raise
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}") from err

@@ -50,7 +50,8 @@ def batch(inputs, out_dir, suffix, recursive, redo, jobs, ray_address, **options
     """
     from ..batch.plan import plan_batch
 
-    plan = plan_batch(inputs, out_dir, suffix=suffix, recursive=recursive, redo=redo)
+    plan = plan_batch(inputs, out_dir, suffix=suffix, recursive=recursive, redo=redo,
+                      also_read={options["background"].path: "background", options["weights"]: "weights"})
     if plan.finished:
         click.echo(f"u2live: skipping {len(plan.finished)} finished output(s), e.g. {plan.finished[0].output} "
                    "(--redo to process them again)", err=True)

@@ -7,6 +7,7 @@ import click
 
 from ..backends import check_size
 from ..options import model_options
+from ..outputs import plan_outputs
 
 PATH_CHOICES = ("model", "offline", "live", "live-sync")
 
@@ -77,6 +78,8 @@ def bench(input_path, batches, frames, paths, reference, json_path, note, weight
 
     for value in size:
         check_size(value)
+    # checked before minutes of measuring: the JSON must not land on the clip or the weights it reads
+    plan_outputs([(json_path, "--json")], {input_path: "--input clip", weights: "weights"})
     plan = BenchPlan(input=input_path, backends=backend, precisions=precision, sizes=size or (320,),
                      batches=batches or (1,), frames=frames, paths=paths or PATH_CHOICES, model=model,
                      weights=weights, note=note, reference=reference)

@@ -14,8 +14,9 @@ import numpy as np
 from ..api import load
 from ..errors import InputError, U2LiveError
 from ..evaluate import Evaluation
+from ..images import check_image
 from ..options import model_options, overwrite_option
-from ..outputs import check_target, refuse_overwriting_inputs, write_atomically
+from ..outputs import plan_outputs, write_atomically
 from ..progress import progress_bar
 from .segment import IMAGE_SUFFIXES
 
@@ -40,7 +41,9 @@ def files_by_stem(folder: Path, role: str) -> dict[str, Path]:
 
 
 def read_gray(path: Path) -> np.ndarray:
-    """[H, W] uint8 as the toolkit reads maps (``cv2.imread(path, IMREAD_GRAYSCALE)``)."""
+    """[H, W] uint8 as the toolkit reads maps (``cv2.imread(path, IMREAD_GRAYSCALE)``), once its header passed
+    :func:`u2live.images.check_image` (an allowed format, a sane pixel count: OpenCV's own limit is 1 Gpx)."""
+    check_image(path)
     gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if gray is None:
         raise InputError(f"{path} is not a readable image")
@@ -113,11 +116,10 @@ def eval_command(gt_dir, pred_dir, images_dir, json_path, plot_path, label, quie
         raise click.UsageError("give exactly one of --pred DIR (maps to score) or --images DIR (run the model)")
     truths = files_by_stem(gt_dir, "ground truth")
     sources = files_by_stem(pred_dir or images_dir, "prediction" if pred_dir else "image")
-    outputs = {path: flag for path, flag in ((json_path, "--json"), (plot_path, "--plot")) if path}
-    for path in outputs:
-        check_target(path, overwrite=overwrite)
-    refuse_overwriting_inputs(outputs, {**{p: "ground truth" for p in truths.values()},
-                                        **{p: "input" for p in sources.values()}})
+    # pairs, not a dict: --json X --plot X are two writers of one file, which plan_outputs must see
+    plan_outputs([(json_path, "--json"), (plot_path, "--plot")],
+                 {**{p: "ground truth" for p in truths.values()}, **{p: "input" for p in sources.values()},
+                  model["weights"]: "weights"}, overwrite=overwrite)
     summary, problems = score_folders(truths, sources, run_model=images_dir is not None, model=model, quiet=quiet)
     summary["label"] = label or describe_run(summary, pred_dir, images_dir)
     click.echo(table(summary))

@@ -16,7 +16,7 @@ from PIL import Image
 from ..api import as_rgb, cutout_of, load, mask_of
 from ..errors import InputError, OutputError, U2LiveError
 from ..options import model_options, overwrite_option
-from ..outputs import check_target, refuse_overwriting_inputs, write_atomically
+from ..outputs import plan_outputs, write_atomically
 from ..progress import progress_bar
 from ..salient import box_record, highlight
 
@@ -75,16 +75,15 @@ def find_images(inputs, recursive: bool) -> list[tuple[Path, Path]]:
     return found
 
 
-def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overwrite: bool = True) -> list[Job]:
-    """Every output of every input, refusing two writers of one file, outputs that would replace an input, and
-    (``overwrite`` False) outputs that exist."""
+def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overwrite: bool = True,
+         also_read: dict | None = None) -> list[Job]:
+    """Every output of every input, refusing two writers of one file, outputs that would replace an input or a
+    file in ``also_read`` ({path: what it is}: --bg, --weights), and (``overwrite`` False) outputs that exist."""
     jobs = [Job(image, {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()})
             for image, folder in find_images(inputs, recursive)]
     # (output, the image it comes from) pairs: two images on one output name are refused there, naming both
     pairs = [(output, job.image) for job in jobs for output in job.outputs.values()]
-    refuse_overwriting_inputs(pairs, {job.image: "input image" for job in jobs})
-    for output, _ in pairs:
-        check_target(output, overwrite=overwrite)
+    plan_outputs(pairs, {**{job.image: "input image" for job in jobs}, **(also_read or {})}, overwrite=overwrite)
     return jobs
 
 
@@ -111,9 +110,9 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite
 
     A bad image is reported and skipped; the exit code is non-zero if any was skipped.
     """
-    if bg is not None:
-        _check_bg(bg, formats)
-    jobs = plan(inputs, out_dir, formats, recursive, overwrite)
+    background = _check_bg(bg, formats) if bg is not None else None
+    jobs = plan(inputs, out_dir, formats, recursive, overwrite,
+                also_read={getattr(background, "path", None): "background", model["weights"]: "weights"})
     failures = 0
     with load(**model) as net:
         for job in progress_bar(jobs, total=len(jobs), unit="img", disable=quiet or len(jobs) < 2):
@@ -126,12 +125,12 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite
         raise U2LiveError(f"{failures} of {len(jobs)} inputs failed")
 
 
-def _check_bg(bg: str, formats: tuple[str, ...]) -> None:
+def _check_bg(bg: str, formats: tuple[str, ...]):
     if "cutout" not in formats:
         raise click.UsageError("--bg applies to --format cutout")
     from ..backgrounds import parse_background  # torch: only when --bg is given
 
-    parse_background(bg)  # a bad --bg is one line before the model loads
+    return parse_background(bg)  # a bad --bg is one line before the model loads
 
 
 def write_job(model, job: Job, *, bg: str | None, threshold: float, overwrite: bool = True) -> None:

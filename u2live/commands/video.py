@@ -16,7 +16,8 @@ def video(input_path, output, rtmp, preview, batch, **options):
     https://host/clip.mp4, or - for standard input).
 
     Writes to -o OUTPUT and/or --rtmp URL (at least one): same frame count, size and rate, the input's audio kept.
-    A progress bar shows frames done, FPS and ETA; Ctrl-C stops and leaves a playable file with the frames so far.
+    A progress bar shows frames done, FPS and ETA. Ctrl-C stops and keeps the frames so far, playable, under the
+    partial name (out.partial.mp4 for out.mp4): only a complete result takes the name OUTPUT.
     """
     if output is None and rtmp is None:
         raise click.UsageError("nothing to write to: give -o OUTPUT and/or --rtmp URL")

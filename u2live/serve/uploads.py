@@ -13,12 +13,11 @@ import shutil
 from pathlib import Path, PureWindowsPath
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError, TooLargeError
-from ..images import to_rgb8
+from ..images import read_rgb
 
 NO_BODY = "the request has no file: send it as the multipart field 'file' or as the request body"
 
@@ -112,20 +111,8 @@ async def _multipart_file(request):
     return upload
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """[H, W, 3] uint8 RGB of an encoded image, as :func:`u2live.images.read_rgb` reads a file."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise TooLargeError(f"the image is {width}x{height} ({width * height / 1e6:.0f} Mpx), over this "
-                                    f"server's limit of {max_pixels / 1e6:g} Mpx")
-            return to_rgb8(ImageOps.exif_transpose(image))
-    except InputError:
-        raise
-    except Image.DecompressionBombError as err:
-        raise TooLargeError(f"the image's pixel count is absurd: {err}") from err
-    except UnidentifiedImageError as err:
-        raise InputError("the upload is not an image Pillow can read (JPEG, PNG, WebP, ...)") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"the image could not be decoded: {err}") from err
+def decode_image(file, max_pixels: int) -> np.ndarray:
+    """[H, W, 3] uint8 RGB of an uploaded image (bytes or a binary file), read as :func:`u2live.images.read_rgb`
+    reads a file: allowed formats only, the pixel count checked from the header before decoding."""
+    return read_rgb(io.BytesIO(file) if isinstance(file, bytes) else file, max_pixels=max_pixels,
+                    name="the upload")

@@ -5,8 +5,7 @@ import threading
 
 from ..frame import VideoInfo
 from .base import Sink
-from ..outputs import refuse_overwriting_inputs
-from .file import FileSink, check_output, is_sequence, kept_note
+from .file import FileSink, check_output, kept_note
 from .preview import PreviewSink, check_preview
 from .rtmp import RtmpSink, check_rtmp_url
 from .vcam import VirtualCameraSink
@@ -18,12 +17,11 @@ __all__ = ["Sink", "FileSink", "RtmpSink", "VirtualCameraSink", "PreviewSink", "
 def check_sinks(output=None, rtmp: str | None = None, preview: bool = False, *, alpha: bool = False,
                 overwrite: bool = True, inputs: dict | None = None) -> None:
     """Everything about the outputs that can be known before the source and the model open: the file's format
-    (from its extension) and overwrite policy, that it is none of ``inputs`` ({path: "input"/"background"}), the
-    RTMP URL, a display for the preview. Creates nothing; raises the first problem as a one-line error."""
+    (from its extension) and overwrite policy, that it destroys none of ``inputs`` ({path: "input"/"background"/
+    "weights"}), the RTMP URL, a display for the preview. Creates nothing; raises the first problem as a one-line
+    error."""
     if output is not None:
-        check_output(output, alpha=alpha, overwrite=overwrite)
-        if not is_sequence(str(output)):
-            refuse_overwriting_inputs([output], inputs or {})
+        check_output(output, alpha=alpha, overwrite=overwrite, inputs=inputs or {})
     if rtmp:
         check_rtmp_url(rtmp)
     if preview:

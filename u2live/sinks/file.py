@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..errors import OutputError
 from ..frame import Frame, VideoInfo
-from ..outputs import StagedOutput, check_target
+from ..outputs import StagedOutput, check_target, refuse_claiming_inputs, refuse_overwriting_inputs
 from .base import Sink, with_channels
 from .encoding import VideoCodec, VideoEncoder
 from .space import SpaceGuard
@@ -51,15 +51,21 @@ def is_sequence(path: str) -> bool:
     return bool(NUMBER_FIELD.search(os.path.basename(path))) or os.path.isdir(path) or path.endswith(os.sep)
 
 
-def check_output(path, *, alpha: bool = False, overwrite: bool = True) -> None:
+def check_output(path, *, alpha: bool = False, overwrite: bool = True, inputs=()) -> None:
     """Everything about ``-o path`` that can be known before any work: the format its extension names, the
-    sequence pattern, the overwrite policy. Creates nothing."""
+    sequence pattern, the overwrite policy, that it destroys none of ``inputs`` (paths, or {path: what it is}:
+    a PNG sequence neither writes nor removes an input that lies in its folder under a frame's name). Creates
+    nothing."""
     path = str(path)
     if is_sequence(path):
         folder, pattern = _sequence_parts(path)
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise OutputError(f"cannot write the frames to {folder}: it is a file, not a folder")
+        refuse_claiming_inputs(folder, _frame_names(pattern), inputs)
         check_target(folder / (pattern % 1), overwrite=overwrite)
     else:
         _codec_for(path, alpha)
+        refuse_overwriting_inputs([path], inputs)
         check_target(path, overwrite=overwrite)
         if os.path.isdir(path):
             raise OutputError(f"cannot write {path}: it is a folder")
@@ -71,9 +77,10 @@ class FileSink(Sink):
     ``.webm`` (VP9 with alpha) or a PNG sequence.
 
     Written under a temporary name beside ``path`` (see :class:`u2live.outputs.StagedOutput`) and moved into place
-    by ``close()``: an existing ``path`` is replaced only by a complete (or user-stopped) result. After
-    :meth:`failed`, ``close()`` keeps what was written as ``<stem>.partial<suffix>`` (:attr:`kept`) instead. A
-    sink that wrote no frame leaves nothing behind. ``fragmented`` (default) writes MP4/MOV as fragmented MP4."""
+    by ``close()``: an existing ``path`` is replaced only by a complete result (or a live recording the user
+    ended). After :meth:`failed` (an error, or an interrupt of a file's run), ``close()`` keeps what was written
+    as ``<stem>.partial<suffix>`` (:attr:`kept`) instead. A sink that wrote no frame leaves nothing behind.
+    ``fragmented`` (default) writes MP4/MOV as fragmented MP4."""
 
     name = "file"
 
@@ -81,6 +88,7 @@ class FileSink(Sink):
                  fragmented: bool = True) -> None:
         self.path = str(path)
         self.alpha = alpha
+        self.live = info.live
         self.kept: Path | None = None  # where a failed run's frames went
         self._error: BaseException | None = None
         self._space = None  # PNG sequences: each frame is its own file, a full disk spoils only the last one
@@ -116,9 +124,10 @@ class FileSink(Sink):
         self._writer.write(frame)
 
     def failed(self, error: BaseException) -> None:
-        """The run ends with ``error``: unless the user stopped it (Ctrl-C, SIGTERM: the playable result at the
-        target name is what they asked for), ``close()`` keeps the frames as a partial file."""
-        if not isinstance(error, KeyboardInterrupt):
+        """The run ends with ``error``: ``close()`` keeps the frames as a partial file. A live recording that the
+        user stops (Ctrl-C, SIGTERM) is complete: it has no other end. A file's run that is interrupted is not:
+        its frames never take the final name (where they would replace a whole result, or pass for one)."""
+        if not (self.live and isinstance(error, KeyboardInterrupt)):
             self._error = error
 
     def _close(self) -> None:
@@ -149,7 +158,8 @@ def _short_delay(codec: VideoCodec, info: VideoInfo) -> VideoCodec:
 
 
 def kept_note(sinks) -> str:
-    """" (the N frames written are kept in X)" for a failed run's file sink; "" when there is none."""
+    """" (the N frames written are kept in X)" for a failed or interrupted run's file sink; "" when there is
+    none."""
     for sink in sinks:
         if getattr(sink, "kept", None) is not None:
             return f" (the {sink.frames} frames written are kept in {sink.kept})"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ..closing import Closing
 from ..errors import InputError
 from ..frame import Frame, VideoInfo
+from ..images import MAX_PIXELS, check_pixels
 
 URL_TIMEOUT_SECONDS = 10.0  # opening a stream URL, and each read from it, gives up after this long
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "http": 80, "https": 443}
@@ -60,6 +61,27 @@ def file_url(path: str) -> str:
 def ffmpeg_name(spec: str) -> str:
     """What to hand FFmpeg for an input: a URL as it is, a path as :func:`file_url`."""
     return spec if is_url(spec) else file_url(spec)
+
+
+def open_video(spec, *, max_pixels: int = MAX_PIXELS, name: str | None = None, **kwargs):
+    """``av.open`` of a video file or URL (:func:`ffmpeg_name`) whose decoders refuse frames over ``max_pixels``.
+    FFmpeg's probe decodes a frame of an image-like stream to learn its size (a 31 KB PNG of 16000x16000: 1 GB);
+    told ``max_pixels`` it stops at the header, and so does every video decoder after it. A size the header
+    states is checked here: TooLargeError (one line), the container closed. ``kwargs`` go to ``av.open``."""
+    import av
+
+    options = {**kwargs.pop("options", {}), "max_pixels": str(max_pixels)}
+    container = av.open(ffmpeg_name(str(spec)), options=options, **kwargs)
+    try:
+        for stream in container.streams.video:
+            if stream.codec_context is not None:
+                stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(max_pixels)}
+                width, height = stream.codec_context.width, stream.codec_context.height
+                check_pixels(width, height, max_pixels, f"the video {name or spec}")
+    except BaseException:
+        container.close()
+        raise
+    return container
 
 
 def _network_reason(url: str, err: BaseException | None = None) -> str:

@@ -14,18 +14,20 @@ import av
 import numpy as np
 
 from ..console import stderr_line
-from ..errors import InputError
+from ..errors import InputError, TooLargeError
 from ..frame import Frame, VideoInfo, plausible_rate
+from ..images import MAX_PIXELS
 from ..handoff import END, POLL_SECONDS, put_until_stopped
-from .base import URL_TIMEOUT_SECONDS, Source, ffmpeg_name, is_url, _network_reason
+from .base import URL_TIMEOUT_SECONDS, Source, _network_reason, is_url, open_video
 
 REORDER_WINDOW = 4  # frames of timestamp reordering repaired (see FileSource._timestamped)
 
 
-def _open_container(path: str):
+def _open_container(path: str, max_pixels: int, name: str):
     if is_url(path):  # FFmpeg reads it; bounded waits instead of a hang on a server that never answers
         try:
-            return av.open(path, metadata_errors="ignore", timeout=(URL_TIMEOUT_SECONDS, URL_TIMEOUT_SECONDS))
+            return open_video(path, max_pixels=max_pixels, name=name, metadata_errors="ignore",
+                              timeout=(URL_TIMEOUT_SECONDS, URL_TIMEOUT_SECONDS))
         except (av.FFmpegError, OSError) as err:
             raise InputError(f"cannot read {path}: {_network_reason(path, err)}") from err
     if not Path(path).exists():
@@ -33,7 +35,7 @@ def _open_container(path: str):
     if Path(path).is_dir():
         raise InputError(f"expected a video file, got a directory: {path}")
     try:
-        return av.open(ffmpeg_name(path), metadata_errors="ignore")
+        return open_video(path, max_pixels=max_pixels, name=name, metadata_errors="ignore")
     except (av.FFmpegError, OSError) as err:
         raise InputError(f"cannot read {path} as a video: {err.strerror or err}") from err
 
@@ -64,17 +66,19 @@ class FileSource(Source):
     MAX_BAD_PACKETS = 100
 
     def __init__(self, path: str, *, live: bool = False, queue_size: int = 8,
-                 log: Callable[[str], None] | None = None, temporary: bool = False, name: str | None = None) -> None:
+                 log: Callable[[str], None] | None = None, temporary: bool = False, name: str | None = None,
+                 max_pixels: int = MAX_PIXELS) -> None:
         super().__init__()
         self.path = str(path)
         self.name = name or self.path  # how messages call it ("-" for a spooled standard input)
+        self.max_pixels = max_pixels  # larger frames are refused from their header, never decoded
         self._temporary = temporary  # a spooled standard input: deleted on close
         self.live = live
         self.log = log or stderr_line
         self.bad_packets = 0
         self._error: BaseException | None = None
         try:
-            self._container = _open_container(self.path)
+            self._container = _open_container(self.path, max_pixels, self.name)
             try:
                 self._start(queue_size)
             except BaseException:
@@ -121,6 +125,9 @@ class FileSource(Source):
     def _next_decoded(self) -> av.VideoFrame | None:
         try:
             return next(self._decoded, None)
+        except av.ArgumentError as err:  # what a decoder told max_pixels says of a larger frame
+            raise TooLargeError(f"cannot decode {self.name}: its frames are over the limit of "
+                                f"{self.max_pixels / 1e6:g} Mpx, or their size is invalid") from err
         except (av.FFmpegError, OSError) as err:
             raise InputError(f"cannot decode {self.name}: {err.strerror or err}") from err
 
