@@ -12,7 +12,6 @@ import platform
 import subprocess
 from importlib import metadata
 
-import torch  # a hard requirement; bench loads it anyway
 
 
 def machine_info(note: str | None = None) -> dict:
@@ -32,6 +31,12 @@ def machine_info(note: str | None = None) -> dict:
     }
     if note:
         info["note"] = note
+    return info
+
+
+def finished(info: dict) -> dict:
+    """``info`` with the load average at the end of the run added (``describe`` names both)."""
+    info["load_average_end"] = load_average()
     return info
 
 
@@ -105,11 +110,15 @@ def _module_version(module: str) -> str | None:
 
 
 def _torch_threads() -> int:
+    import torch  # here: benchmarks that only name the machine (servers, whole processes) need not load it
+
     return torch.get_num_threads()
 
 
 def gpu_info() -> dict | None:
     """Name, compute capability, memory, driver and CUDA versions of GPU 0; None without a CUDA GPU."""
+    import torch
+
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)

@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from .machine import load_average, machine_info
+from .machine import finished, machine_info
 from . import model as model_bench
 from .clip import write_clip
 from .pipeline import PATHS, bench_pipeline
@@ -61,8 +61,7 @@ def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
         clip_info = clip_description(plan, clip)
     if plan.reference:
         model_bench.add_ratios(results, results[0])
-    machine["load_average_end"] = load_average()
-    return {"machine": machine, "paper": model_bench.PAPER, "created": time.strftime("%Y-%m-%d"),
+    return {"machine": finished(machine), "paper": model_bench.PAPER, "created": time.strftime("%Y-%m-%d"),
             "clip": clip_info, "skipped": plan.skipped, "results": results}
 
 
