@@ -67,20 +67,19 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="more u2live batch options, e.g. --precision int8")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from u2live.bench.machine import describe, machine_info
+    from u2live.bench.machine import describe, finished, machine_info
 
     with tempfile.TemporaryDirectory(prefix="u2live-batch-bench-") as scratch:
         inputs = Path(scratch) / "in"
         inputs.mkdir()
         frames = processed_frames(make_clips(args.media, inputs), args.extra)
         times = {name: [] for name in CONFIGS}
-        load_before = os.getloadavg()[0]
+        machine = machine_info()
         for _ in range(args.rounds):
             for name, config in CONFIGS.items():
                 times[name].append(run_once(config, inputs, Path(scratch) / "out", args.extra))
                 print(f"{name}: {times[name][-1]:.1f} s", file=sys.stderr)
-    load = f"1-minute load average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after"
-    machine = machine_info(f"{load} (2 cores shared with other users' work)")
+    finished(machine)
     base = statistics.median(times["--jobs 1"])
     rows = [{"config": name, "seconds": [round(t, 1) for t in runs], "median_s": round(statistics.median(runs), 1),
              "fps": round(frames / statistics.median(runs), 2), "speedup": round(base / statistics.median(runs), 2)}

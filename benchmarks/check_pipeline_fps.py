@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames (default: all)")
     parser.add_argument("--json", type=Path, help="write the figures and the machine here")
     args = parser.parse_args(argv)
+    from u2live.bench.machine import finished, machine_info
+
+    machine = machine_info()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clip = args.clip or (MEGAMIND if MEGAMIND.is_file() else _synthetic(work))
@@ -71,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{videos}), u2live bench pipeline {bench:.3f} FPS ({benches}); ratio {ratio:.3f} -> "
           f"{'agree' if ok else 'DISAGREE'} within {args.tolerance:.0%}")
     if args.json:
-        from u2live.bench.machine import machine_info
 
         args.json.write_text(json.dumps({
-            "machine": machine_info("2 cores shared with other jobs while this ran"), "clip": clip.name,
+            "machine": finished(machine), "clip": clip.name,
             "frames": frames, "backend": args.backend, "video_wall_fps": videos, "bench_pipeline_fps": benches,
             "ratio_of_medians": round(ratio, 4), "tolerance": args.tolerance, "agree": ok}, indent=1) + "\n")
     return 0 if ok else 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import torch
 
 from u2live import backends
 from u2live.backends.onnx_runtime import session
+from u2live.bench.machine import describe, finished, machine_info
 from u2live.preprocess import to_model_input
 
 REPO = Path(__file__).resolve().parent.parent
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="320,256,192")
     parser.add_argument("--no-video", action="store_true")
     args = parser.parse_args()
-    machine = f"{platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores"
+    machine = machine_info()
     result = {"machine": machine, "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__,
               "model_ms_per_frame": {}}
     images = frames(max(args.frames, args.model_frames))
@@ -137,6 +137,7 @@ def main() -> None:
                                   "ratio fp32": e2e["u2live video cpu fp32"] / ref,
                                   "ratio int8": e2e["u2live video cpu int8"] / ref, "stages": STAGE_LINES}
         print(json.dumps(result["end_to_end_s"]), flush=True)
+    finished(machine)
     write(result)
 
 
@@ -144,7 +145,7 @@ def write(result: dict) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = REPO / "benchmarks" / "results"
     (out / f"cpu-{stamp}.json").write_text(json.dumps(result, indent=2))
-    lines = [f"# CPU engines ({result['machine']}, shared; torch {result['torch']}, onnxruntime "
+    lines = [f"# CPU engines ({describe(result['machine'])}; torch {result['torch']}, onnxruntime "
              f"{result['onnxruntime']})", "", "Model only, median ms/frame, interleaved on the same Megamind frames:",
              "", "| size | engine | ms/frame | vs reference |", "|---|---|---|---|"]
     for size, rows in result["model_ms_per_frame"].items():

@@ -1,15 +1,16 @@
-"""Why INT8 gains little on this CPU, and what the graph rewrites gained: ONNX Runtime, one thread, CPU time.
+"""What INT8 gains on the CPU it runs on, and what the graph rewrites gained: ONNX Runtime, one thread, CPU time.
 
 1. **The kernel.** The model's largest convolution (stage1d's first: 128 -> 64 channels, 3x3, at 320x320, 7.55 of
    the model's 19.8 GMAC) as an FP32 ``Conv`` and as an INT8 ``QLinearConv`` (u8 activations, s8 per-channel
    weights): multiply-accumulates per second of one core. On AVX2 without VNNI, ONNX Runtime's U8S8 kernel multiplies
-   with VPMADDUBSW + VPMADDWD, which Zen 2 issues on one pipe only, against FP32's two FMA pipes: the same peak.
+   with VPMADDUBSW + VPMADDWD, which AMD Zen 2 issues on one pipe only, against FP32's two FMA pipes: the same peak
+   there; with AVX-512 VNNI one VPDPBUSD does both. The report names the CPU and its vector instructions.
 2. **The whole model** at 320, one call at a time, interleaved: the official ``u2netp.onnx``; our FP32 and INT8
    graphs from the plain export (as before the rewrites) and with :mod:`u2live.backends.onnx_rewrite`.
 3. **Where the INT8 graph's time goes**: ONNX Runtime's profiler, per operator type.
 
 One thread and CPU time (``time.thread_time``; with one intra-op thread ONNX Runtime computes in the calling thread)
-keep the figures steady on a machine shared with other jobs; minima and medians are both written.
+keep the figures steady when other work shares the machine; minima and medians are both written.
 
     python benchmarks/int8_kernels.py [--calls 6]   # -> benchmarks/results/int8-kernels.json and .md
 """
@@ -30,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from u2live.backends import export, onnx_rewrite, quantize  # noqa: E402
 from u2live.backends.onnx_runtime import session  # noqa: E402
+from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 
 REMBG_ONNX = REPO / ".cache/rembg/rembg/u2netp.onnx"
 GMAC_MODEL = 19.8
@@ -118,7 +120,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=6)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "int8-kernels")
     args = parser.parse_args()
-    load = [Path("/proc/loadavg").read_text().split()[:3]]
+    machine = machine_info()
     x = np.random.default_rng(1).random((1, 3, 320, 320), dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         convs = {}
@@ -132,9 +134,8 @@ def main() -> None:
         paths = {"official u2netp.onnx (reference)": REMBG_ONNX, **graphs(Path(tmp))}
         model = interleaved({name: caller(path, x) for name, path in paths.items()}, args.calls)
         ops = op_profile(paths["ours int8, rewritten (default)"], x)
-    load.append(Path("/proc/loadavg").read_text().split()[:3])
-    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_before": load[0],
-              "loadavg_after": load[1], "calls": args.calls, "largest_conv": conv, "model_320": model,
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": finished(machine),
+              "calls": args.calls, "largest_conv": conv, "model_320": model,
               "int8_ops_ms": ops, "int8_quantize": {**quantize.RECIPE, "reduce_range": quantize.reduce_range()}}
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(report(result))
@@ -150,9 +151,8 @@ def report(r: dict) -> str:
     total = sum(r["int8_ops_ms"].values())
     ops = "".join(f"| {op} | {ms:.1f} | {100 * ms / total:.0f}% |\n" for op, ms in list(r["int8_ops_ms"].items())[:8])
     peak = max(row["gmac_per_s"] for row in r["largest_conv"].values())
-    return (f"`python benchmarks/int8_kernels.py`, {r['date']}, 2-core AMD EPYC (Zen 2, AVX2, no VNNI), one ONNX "
-            f"Runtime thread, CPU time per call, {r['calls']} interleaved calls; load average "
-            f"{' '.join(r['loadavg_before'])} before, {' '.join(r['loadavg_after'])} after.\n\n"
+    return (f"`python benchmarks/int8_kernels.py`, {r['date']}, {describe(r['machine'])}; one ONNX Runtime "
+            f"thread, CPU time per call, {r['calls']} interleaved calls.\n\n"
             f"The largest convolution (128 -> 64, 3x3, 320x320):\n\n| kernel | min ms | median ms | GMAC/s |\n"
             f"|---|---:|---:|---:|\n{conv}\nThe whole model at 320 (floor at that kernel rate: "
             f"{GMAC_MODEL / peak * 1000:.0f} ms of convolution):\n\n| graph | min ms | median ms | min x reference |\n"

@@ -399,8 +399,9 @@ ROW_KEYS = ("delivered_fps", "camera_fps", "delivered_share", "mask_hz", "latenc
 
 def markdown(report: dict) -> str:
     """The runs as a Markdown table, and the warp errors."""
-    lines = [f"Machine: {report['machine']['cpu']}, {report['machine']['cores_logical']} cores, shared; "
-             f"{report['created']}; `u2live webcam` at its defaults (the size it picked in the table).", "",
+    from u2live.bench.machine import describe
+
+    lines = [f"Machine: {describe(report['machine'])}; {report['created']}; `u2live webcam` at its defaults (the size it picked in the table).", "",
              "| path | --bg | reverted | size | delivered FPS | camera FPS | frames delivered | masks Hz | "
              "latency p50/p99 ms | mask age p50/p99 ms | load before/after |", "| --- | --- | --- |" + " ---: |" * 8]
     for row in report.get("runs", []):
@@ -490,7 +491,7 @@ def main() -> None:
 
     saved = RESULTS / "live-camera.json"
     report = json.loads(saved.read_text()) if args.skip and saved.exists() else {}  # parts skipped are kept
-    report.update({"machine": machine_info("2 cores shared with other engineers' jobs"), "model": DEFAULTS,
+    report.update({"machine": machine_info(), "model": DEFAULTS,
                    "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     with tempfile.TemporaryDirectory(prefix="u2live-live-") as tmp:
         if "keeping-up" not in args.skip:

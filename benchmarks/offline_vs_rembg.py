@@ -16,7 +16,7 @@ on the same frames, side by side in one run (issue 15, "Offline benefits too").
 Each round runs every row in turn (interleaved, so load from other processes hits each alike); ratios use each row's
 median over ``--rounds``. Both wall-clock and CPU seconds (this process's plus its children's: ONNX Runtime's
 threads, u2live's decoder/encoder threads, rembg and its ffmpeg feeder) are recorded: on a shared machine the CPU
-ratio is the steadier one. ``/proc/loadavg`` is recorded before and after. Writes
+ratio is the steadier one. The machine (CPU, vector instructions, load average before and after) is recorded. Writes
 ``benchmarks/results/offline-vs-rembg.json`` and ``.md``.
 
     python benchmarks/offline_vs_rembg.py --rembg /tmp/rembg/bin/rembg [--frames 48] [--rounds 2] \
@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from u2live.backends.onnx_runtime import session  # noqa: E402
+from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 from u2live.preprocess import to_model_input  # noqa: E402
 
 MEGAMIND = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
@@ -136,11 +137,9 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], help="options of an extra u2live video row")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "offline-vs-rembg")
     args = parser.parse_args()
-    load = [Path("/proc/loadavg").read_text().split()[:3]]
+    machine = machine_info()
     result = measure(args.rembg, args.clip, args.frames, args.rounds, args.variant)
-    load.append(Path("/proc/loadavg").read_text().split()[:3])
-    result.update(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg_before=load[0],
-                  loadavg_after=load[1], command=shlex.join(["python", *sys.argv]),
+    result.update(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine=finished(machine), command=shlex.join(["python", *sys.argv]),
                   rembg=subprocess.run([args.rembg, "--version"], capture_output=True, text=True).stdout.strip())
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(report(result))
@@ -157,9 +156,7 @@ def report(result: dict) -> str:
                    f"{result['over_reference'][name][1]:.2f} |\n"
                    for name, (wall, cpu) in result["median_wall_cpu"].items())
     wall, cpu = result["rembg_over_u2live"]
-    return (f"`{result['command']}`, {result['date']}, 2-core AMD EPYC (Zen 2, AVX2, no VNNI) shared with other "
-            f"jobs, load average {' '.join(result['loadavg_before'])} before, {' '.join(result['loadavg_after'])} "
-            f"after; {result['frames']} frames of {result['clip']}, {result['rounds']} interleaved rounds, medians:\n\n"
+    return (f"`{result['command']}`, {result['date']}, {describe(result['machine'])}; {result['frames']} frames of {result['clip']}, {result['rounds']} interleaved rounds, medians:\n\n"
             f"| run | wall s | CPU s | wall x reference | CPU x reference |\n|---|---:|---:|---:|---:|\n{rows}"
             f"\nrembg takes {wall:.2f}x the wall time and {cpu:.2f}x the CPU time of u2live video. "
             f"u2live's own summary: {result['summaries']['u2live'][-1]}\n")

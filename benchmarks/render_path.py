@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from smoothing import MEDIA, clip_masks, decode  # noqa: E402
 from u2live.backgrounds import blur_background_torch, parse_background  # noqa: E402
+from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 from u2live.compositor import composite, matte  # noqa: E402
 from u2live.refine import refine_mask, refine_mask_torch  # noqa: E402
 
@@ -98,14 +99,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "render-path")
     args = parser.parse_args()
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    machine = machine_info()
     rows = measure(args.frames)
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "frames": args.frames, "loadavg_before": load_before,
-              "loadavg_after": load_after, "threads": 1, "rows": rows}
+    result = {"date": time.strftime("%Y-%m-%d %H:%M"), "frames": args.frames, "machine": finished(machine),
+              "threads": 1, "rows": rows}
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    text = (f"`python benchmarks/render_path.py`, {result['date']}, 2-core AMD EPYC shared with other jobs "
-            f"(load average {' '.join(load_before)} before, {' '.join(load_after)} after); median CPU time of one "
+    text = (f"`python benchmarks/render_path.py`, {result['date']}, {describe(machine)}; median CPU time of one "
             f"thread per frame over {args.frames} Megamind frames: refinement + background + composite "
             f"(matte: refinement + the gray picture).\n\n{table(rows)}\n")
     args.out.with_suffix(".md").write_text(text)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from u2live.bench.machine import describe, machine_info  # noqa: E402
+
 IMAGES = ROOT / "tests" / "data" / "u2net" / "test_images"
 
 
@@ -104,7 +106,7 @@ def main() -> None:
             wall, sizes[name] = time_run(argv, checkout)
             walls[name].append(wall)
         loads.append(load())
-    result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    result = {"machine": describe(machine_info()),
               "images": 18, "rounds": args.rounds, "loadavg": loads,
               "runs": {name: {"median_s": statistics.median(w), "all_s": w, "bytes": sizes[name]}
                        for name, w in walls.items()},

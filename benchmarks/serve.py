@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -30,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -156,8 +158,7 @@ def servers(args, model_home: Path) -> list[Server]:
 
 def markdown(report: dict) -> str:
     lines = [f"# `u2live serve` beside `rembg s` ({report['when']})", "",
-             f"{report['machine']}; load average {report['load_before']} before, {report['load_after']} after "
-             "(other jobs share the CPU).", f"{report['images']} images (the authors' reference set, own sizes), "
+             f"{_machine_text(report)}.", f"{report['images']} images (the authors' reference set, own sizes), "
              f"{report['rounds']} interleaved rounds per client count, cut-outs (RGBA PNG).", "",
              "| server | clients | requests | req/s | p50 ms | p99 ms | errors | start s | RSS MiB after "
              "| peak RSS MiB |",
@@ -198,15 +199,12 @@ def main() -> None:
             for server in under_test:  # untimed: every image size once, so first-call allocations are not timed
                 run_round(server, images, 1)
                 server.latencies.clear(), server.wall.clear()
-            load_before = os.getloadavg()
+            machine = machine_info()
             for clients in levels:
                 for round_ in range(args.rounds):
                     for server in under_test if round_ % 2 == 0 else under_test[::-1]:
                         run_round(server, images, clients)
-            load_after = os.getloadavg()
-            report = {"when": when, "machine": machine(),
-                      "load_before": [round(x, 2) for x in load_before],
-                      "load_after": [round(x, 2) for x in load_after], "images": len(images),
+            report = {"when": when, "machine": finished(machine), "images": len(images),
                       "rounds": args.rounds, "versions": {"u2live env": versions(sys.executable),
                                                           "rembg env": versions(rembg_python(args.rembg))},
                       "servers": {server.name: summary(server) for server in under_test}}
@@ -221,10 +219,11 @@ def main() -> None:
     print(markdown(report))
 
 
-def machine() -> str:
-    names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-             if line.startswith("model name")] if Path("/proc/cpuinfo").exists() else []
-    return f"{names[0] if names else platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+def _machine_text(report: dict) -> str:
+    """The machine as recorded: a u2live.bench.machine record, or the plain line older runs wrote."""
+    if isinstance(report["machine"], dict):
+        return describe(report["machine"])
+    return (f"{report['machine']}; load average {report['load_before']} before, {report['load_after']} after")
 
 
 def rembg_python(command: str) -> str:

@@ -1,6 +1,6 @@
 """Measure the mask stages on real footage: temporal smoothing (flicker vs fidelity) and full-resolution refinement.
 
-Smoothing: the bundled U2-Net† runs once per frame (torch backend, size 320; ~0.3 s a frame on 2 cores) and the raw
+Smoothing: the bundled U2-Net† runs once per frame (torch backend, size 320) and the raw
 sigmoid masks are cached under ``.cache/masks/`` for reuse. Each ``--smoothing`` setting is then replayed over the
 cached masks and scored by
 
@@ -8,8 +8,7 @@ cached masks and scored by
 - fidelity: mean |smoothed_t - raw_t| (the issue's bound: at most 0.03).
 
 Tuning was done on Megamind frames 0-59; frames 60-119 are held out, and so is ``tree.avi`` (a tree in wind; only
-68 of its 444 declared frames decode, 0.33-0.73 s apart, so a time-weighted smoother rightly does little there). (The model took up to 10 s a frame on the shared, overloaded 2-core machine, so not the
-whole clips; the stretches grow with MAX_FRAMES, and the cache resumes.)
+68 of its 444 declared frames decode, 0.33-0.73 s apart, so a time-weighted smoother rightly does little there). (Not the whole clips, to keep the run short on a small machine; the stretches grow with MAX_FRAMES, and the cache resumes.)
 
 Refinement: the bundled model on the authors' reference images; bilinear vs guided upsampling of the 320x320 mask,
 scored against the published full-resolution ``u2netp_results`` (MAE, edge MAE, and sharpness: the width of the
@@ -21,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from u2live import backends  # noqa: E402
+from u2live.bench.machine import describe, machine_info  # noqa: E402
 from u2live.images import read_rgb  # noqa: E402
 from u2live.preprocess import normalise_minmax  # noqa: E402
 from u2live.refine import refine_mask, refine_mask_torch, upsample_mask  # noqa: E402
@@ -231,7 +229,7 @@ def main() -> None:
         for name in dict.fromkeys(s[1] for s in STRETCHES):
             clip_masks(args.media / name, max_frames=MAX_FRAMES.get(name))
         return
-    machine = f"{_cpu_name()}, {os.cpu_count()} cores (shared with other jobs), {torch.get_num_threads()} torch threads"
+    machine = f"{describe(machine_info())}; {torch.get_num_threads()} torch threads"
     stamp = time.strftime("%Y-%m-%d")
     if args.part in ("all", "smoothing"):
         rows = smoothing_report(args.media)
@@ -242,13 +240,6 @@ def main() -> None:
         timing = refine_timing(REFINE_SETTINGS)
         _write(args.out / "smoothing-refine", {"date": stamp, "machine": machine, "quality": quality,
                                                "timing_720x528": timing}, _refine_tables(quality, timing))
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def _write(stem: Path, data: dict, table: str) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -138,7 +137,7 @@ def run(args) -> dict:
 
     from u2live import backends
     from u2live.backgrounds import parse_background
-    from u2live.bench.machine import cpu_model
+    from u2live.bench.machine import describe, machine_info
     from u2live.bench.pipeline import NullSink  # --sink null: the pipeline without an encoder
     from u2live.pipeline import Stages, run_pipeline
     from u2live.sinks import FileSink
@@ -159,7 +158,7 @@ def run(args) -> dict:
         output_bytes = sum(p.stat().st_size for p in Path(scratch).iterdir())
     warmup = args.warmup if args.warmup is not None else max(min(20.0, seconds / 2), seconds / 10)
     return {"config": {k: v for k, v in vars(args).items() if k != "out"},
-            "machine": f"{cpu_model()}, {os.cpu_count()} cores (shared)",
+            "machine": describe(machine_info()),
             "python": platform.python_version(), "torch": torch.__version__,
             "frames": stats.frames, "wall_s": round(stats.wall_seconds, 1), "fps": round(stats.fps, 2),
             "latency_ms_p50": stats.as_dict()["latency_ms_p50"], "output_bytes": output_bytes,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from u2live import backends  # noqa: E402
+from u2live.bench.machine import describe, machine_info  # noqa: E402
 from u2live.flow import FlowEstimator  # noqa: E402
 from u2live.smoothing import make_smoother  # noqa: E402
 from u2live.temporal import MotionSmoother  # noqa: E402
@@ -383,7 +383,7 @@ def main() -> None:
     if args.tune:
         rows = [r for r in rows if r["setting"] in SETTINGS or r["stretch"] == STRETCHES[0][0]]
     timing = time_per_frame(args.media)
-    machine = f"{_cpu_name()}, {os.cpu_count()} cores (shared with other jobs)"
+    machine = describe(machine_info())
     data = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "timing": timing, "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "temporal.json").write_text(json.dumps(data, indent=1) + "\n")
@@ -402,18 +402,11 @@ def _cost_line(timing: dict) -> str:
     inflation = timing["calibration_ms"] / timing["calibration_quiet_ms"]
     return (f"CPU time the state adds per 1280x720 frame ({timing['threads']} thread, thread CPU time, median of "
             f"{timing['frames_timed']} interleaved): {ms}; load average {' '.join(timing['loadavg_before'])} "
-            f"before, {' '.join(timing['loadavg_after'])} after (2 cores shared with other engineers' jobs). "
+            f"before, {' '.join(timing['loadavg_after'])} after. "
             f"Calibration in the same run: DIS ultrafast at 320x180 took {timing['calibration_ms']:.2f} ms against "
             f"{timing['calibration_quiet_ms']} ms on the quiet machine (DESIGN.md), {inflation:.1f}x; scaled by "
             f"that, motion would cost {timing['ms_cpu_per_frame_1280x720']['motion'] / inflation:.2f} ms quiet "
             f"(an estimate, not a measurement).")
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -285,6 +285,29 @@ def test_stats_of_a_live_run_count_delivered_frames_against_the_camera():
     assert live["mask_age_ms_p50"] == pytest.approx(33.0) and 66.0 < live["mask_age_ms_p99"] <= 99.0
 
 
+def test_live_rates_count_in_capture_time_so_a_late_first_frame_out_cannot_beat_the_camera():
+    """24 frames captured at 24 fps reach the output in a burst (as after a slow first frame): on the output's
+    clock that is more frames a second than the camera made (a bench run printed "delivered 25.4 of 24.0 FPS");
+    in capture time it is the camera's rate, every frame delivered."""
+    stats = PipelineStats()
+    stats.camera_fps = 24.0
+    start = time.perf_counter() - 2.0
+    for index in range(24):
+        stats.frame_written(captured_at=start + index / 24, index=index)
+    live = stats.live()
+    assert live["delivered_fps"] == pytest.approx(24.0, rel=1e-3) and live["delivered_share"] == 1.0
+    assert stats.live_summary().startswith("delivered 24.0 of the camera's 24.0 FPS after the first frame shown "
+                                           "(100.0% of the frames it sent since)")
+
+
+def test_a_live_run_that_showed_one_frame_says_so_instead_of_a_rate():
+    """179 of 180 camera frames dropped while starting: the line must not claim 100% of the camera's frames."""
+    stats = PipelineStats()
+    stats.camera_fps = 30.0
+    stats.frame_written(captured_at=time.perf_counter(), index=179)
+    assert stats.live_summary() == "delivered 1 frame: too few for a rate against the camera's 30.0 FPS"
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "u2live", *map(str, args)], capture_output=True, text=True,
                           timeout=600)

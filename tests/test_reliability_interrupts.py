@@ -19,6 +19,7 @@ import time
 
 import av
 import pytest
+from u2live.signals import BY
 
 SIZE = "64"
 FRAMES = 240
@@ -115,12 +116,12 @@ def test_signal_closes_every_sink_with_every_frame_written(noise_clip, tmp_path,
     assert "Traceback" not in run.stderr
     if command == "video":
         kept = tmp_path / "out.partial.mp4"
-        assert run.lines[-1] == f"u2live: error: interrupted (the {reported_frames(run.stderr)} frames written " \
-                                f"are kept in {kept})"
+        assert run.lines[-1] == f"u2live: stopped by {BY[sig]} (the {reported_frames(run.stderr)} frames written " \
+                                f"are kept in {kept})"  # a request, not an error; the frames are not lost
         assert not out.exists()
         out = kept
     else:
-        assert run.lines[-1] == "u2live: error: interrupted"
+        assert run.lines[-1] == f"u2live: stopped by {BY[sig]}"  # a request, not an error
     frames, width, audio_streams = decoded_frames(out)
     assert frames == reported_frames(run.stderr)  # every frame the run wrote is in the file, no more
     assert 0 < frames < FRAMES and width == 160

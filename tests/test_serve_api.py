@@ -312,3 +312,18 @@ def test_model_calls_from_many_threads_run_one_at_a_time():
         masks = list(pool.map(lambda _: shared.predict([image]), range(12)))
     segmenter.close()
     assert most[0] == 1 and len(masks) == 12 and masks[0].shape == (1, 64, 64)
+
+
+@pytest.mark.parametrize("sig, code, by", [("SIGINT", 130, "Ctrl-C (SIGINT)"), ("SIGTERM", 143, "SIGTERM")])
+def test_a_signal_stops_the_server_with_one_line_that_is_not_an_error(start_u2live_server, unused_port, sig, code,
+                                                                       by):
+    """Ctrl-C is how a server is meant to stop: the last line says it stopped, not 'error: interrupted', and
+    nothing announces a stop after uvicorn has finished one (it raised the signal again once shut down)."""
+    import signal
+
+    server = start_u2live_server(unused_port)
+    server.process.send_signal(getattr(signal, sig))
+    assert server.process.wait(timeout=60) == code
+    log = server.log.read_text()
+    assert log.strip().splitlines()[-1] == f"u2live: stopped by {by}", log[-2000:]
+    assert "error" not in log.lower() and "stopping, closing outputs" not in log and "Traceback" not in log

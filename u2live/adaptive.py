@@ -81,23 +81,25 @@ def choose(rungs: Sequence[Setting], measure: Callable[[Setting], float], *,
     target), else the fastest (the last rung, measured too). Returns (setting, measured rates, one line why)."""
     needed = target_hz * headroom
     measured: dict[Setting, float] = {}
+
+    def why(setting: Setting, reached: bool) -> str:
+        tried = ", ".join(f"{s} {hz:.1f} Hz" for s, hz in measured.items())
+        verdict = (f": it reached {needed:.1f} Hz, the larger settings did not or were predicted not to" if reached
+                   else f", the fastest setting measured: none reached {needed:.1f} Hz")
+        return (f"picked {setting}{verdict} ({target_hz:g} Hz target with {headroom:g}x headroom; measured beside "
+                f"the picture: {tried})")
+
     for rung in rungs:
         guess = predict_hz(rung, measured)
         if guess is not None and guess < target_hz:
             continue  # predicted too slow: not worth loading
         measured[rung] = measure(rung)
         if measured[rung] >= needed:
-            return rung, measured, _why(rung, measured, needed)
-    if rungs[-1] not in measured:
+            return rung, measured, why(rung, True)
+    if rungs[-1] not in measured:  # predicted too slow, but the last resort: measured before it is taken
         measured[rungs[-1]] = measure(rungs[-1])
     best = max(measured, key=measured.get)
-    return best, measured, _why(best, measured, needed) + f"; none reached {needed:.1f} Hz, took the fastest"
-
-
-def _why(setting: Setting, measured: dict[Setting, float], needed: float) -> str:
-    tried = ", ".join(f"{s} {hz:.1f} Hz" for s, hz in measured.items())
-    return (f"picked {setting}: the best setting measured at >= {needed:.1f} Hz ({TARGET_HZ:g} Hz target with "
-            f"{HEADROOM:g}x headroom; measured beside the picture: {tried})")
+    return best, measured, why(best, measured[best] >= needed)  # the prediction may have been pessimistic
 
 
 def measure_hz(segmenter, frames: Sequence[np.ndarray] | None = None, *, seconds: float = 1.5) -> float:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .closing import Closing
 from .errors import InputError
-from .options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
+from .options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SIZE, DEFAULT_SMOOTHING, VIDEO_PRECISION
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 ImageLike = Union[str, "os.PathLike[str]", "Image.Image", np.ndarray]
 
 
-def load(*, backend: str = "auto", precision: str = "auto", size: int = 320, model: str = "u2netp",
+def load(*, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_SIZE, model: str = "u2netp",
          weights: str | os.PathLike | None = None, log=None) -> Model:
     """A ready :class:`Model`; the options are the CLI's ``--backend``, ``--precision``, ``--size``, ``--model``
     and ``--weights``. ``log`` receives one-line messages (default: stderr)."""
@@ -42,16 +42,23 @@ def load(*, backend: str = "auto", precision: str = "auto", size: int = 320, mod
 
 class Model(Closing):
     """U2-Net† loaded once (:func:`load`). Every method may be called any number of times, from one thread at a
-    time (calls are serialised by a lock). ``with u2live.load() as model:`` releases it at the end."""
+    time (calls are serialised by a lock). ``with u2live.load() as model:`` releases it at the end.
 
-    def __init__(self, *, backend: str = "auto", precision: str = "auto", size: int = 320, model: str = "u2netp",
-                 weights: str | os.PathLike | None = None, log=None):
+    Under ``precision="auto"`` still images run at the backend's own default (FP32 on the CPU, as ``u2live
+    segment``) and :meth:`video` at the precision ``u2live video`` takes there (INT8 on the CPU, ``VIDEO_PRECISION``):
+    that second model is loaded on the first call of :meth:`video` and kept."""
+
+    def __init__(self, *, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_SIZE,
+                 model: str = "u2netp", weights: str | os.PathLike | None = None, log=None):
         from . import backends
         from .options import segmenter_options
 
         options = segmenter_options(weights=None if weights is None else str(weights), model=model, size=size,
                                     backend=backend, precision=precision)
         self.segmenter: Segmenter = backends.create(log=log, **options)
+        self._video_precision = VIDEO_PRECISION.get(self.segmenter.name) if precision == "auto" else None
+        self._video_segmenter: Segmenter | None = None
+        self._options, self._log = options, log
         self._lock = threading.Lock()
 
     def mask(self, image: ImageLike) -> np.ndarray:
@@ -94,7 +101,20 @@ class Model(Closing):
             return run_job(str(input), live=False, output=None if output is None else Path(output), rtmp=rtmp,
                            vcam=False, preview=False, batch=batch, background=parse_background(bg), mode=mode,
                            smoothing=smoothing, max_frames=max_frames, quiet=not progress,
-                           overwrite=overwrite, segmenter=self.segmenter)
+                           overwrite=overwrite, segmenter=self.video_segmenter())
+
+    def video_segmenter(self) -> Segmenter:
+        """The model :meth:`video` runs: the one loaded, unless ``u2live video`` would run this backend at another
+        precision under --precision auto (INT8 on the CPU); that one is loaded once, on the backend already
+        chosen."""
+        if self._video_precision is None or self._video_precision == self.segmenter.precision:
+            return self.segmenter
+        if self._video_segmenter is None:
+            from . import backends
+
+            options = {**self._options, "backend": self.segmenter.name, "precision": self._video_precision}
+            self._video_segmenter = backends.create(log=self._log, **options)
+        return self._video_segmenter
 
     def describe(self) -> str:
         """One line: backend, model, precision, size."""
@@ -102,6 +122,8 @@ class Model(Closing):
 
     def _close(self) -> None:
         self.segmenter.close()
+        if self._video_segmenter is not None:
+            self._video_segmenter.close()
 
 
 _default: Model | None = None

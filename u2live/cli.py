@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .errors import U2LiveError
-from .signals import Interrupted, graceful_interrupts
+from .signals import Interrupted, graceful_interrupts, stopped_line
 
 
 class U2LiveGroup(click.Group):
@@ -31,8 +31,9 @@ class U2LiveGroup(click.Group):
         except (click.Abort, KeyboardInterrupt) as err:
             # click turns KeyboardInterrupt into Abort; the signal that caused it rides along as __cause__.
             cause = err.__cause__ if isinstance(err, click.Abort) else err
-            _fail(f"interrupted{getattr(cause, 'kept_note', '')}",
-                  cause.exit_code if isinstance(cause, Interrupted) else 130)
+            # what the user asked for, not an error; where an interrupted run's frames went, when it kept any
+            click.echo(f"u2live: {stopped_line(cause)}{getattr(cause, 'kept_note', '')}", err=True)
+            sys.exit(cause.exit_code if isinstance(cause, Interrupted) else 130)
         except click.ClickException as err:
             _fail(err.format_message(), err.exit_code)
         except U2LiveError as err:

@@ -14,6 +14,7 @@ import threading
 from contextlib import contextmanager
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+BY = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -22,6 +23,13 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.exit_code = EXIT_CODES.get(signum, 130)
+        self.by = BY.get(signum, signal.Signals(signum).name)
+
+
+def stopped_line(interrupt: BaseException) -> str:
+    """The last line of a run stopped by a signal: a request to stop, not an error (the exit code still says
+    which signal, 130 or 143, as shells expect)."""
+    return f"stopped by {interrupt.by if isinstance(interrupt, Interrupted) else BY[signal.SIGINT]}"
 
 
 @contextmanager

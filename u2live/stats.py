@@ -65,14 +65,16 @@ class PipelineStats:
 
     def frame_written(self, captured_at: float, index: int | None = None) -> None:
         """One frame reached every sink; ``captured_at`` is its ``Frame.captured_at``, ``index`` its
-        ``Frame.index`` (a camera's indices count the frames it dropped too)."""
+        ``Frame.index`` (a camera's indices count the frames it dropped too). The delivered rate is counted in
+        capture time: over a short run the first frame out is late (warm-up) and the output's own clock would show
+        more frames a second than the camera made ("delivered 25.4 of 24.0 FPS")."""
         now = time.perf_counter()
         with self._lock:
             self.frames += 1
             if captured_at > 0:
                 self._latencies.append(now - captured_at)
             if index is not None:
-                self._written.add(index, now)
+                self._written.add(index, captured_at if captured_at > 0 else now)
 
     def masks_made(self, count: int = 1) -> None:
         """The model finished ``count`` masks."""
@@ -110,8 +112,9 @@ class PipelineStats:
 
     def live(self) -> dict:
         """How a live run kept up, measured between its first and last frame out (start-up excluded):
-        ``delivered_fps``, ``camera_fps``, ``delivered_share`` (frames out over the camera frames in that span),
-        mask age p50/p99 in ms and ``mask_hz``. Values not measured are None."""
+        ``delivered_fps`` (frames out per second of the camera's capture time), ``camera_fps`` (the rate the camera
+        announced), ``delivered_share`` (frames out over the camera frames in that span), mask age p50/p99 in ms
+        and ``mask_hz``. Values not measured are None."""
         with self._lock:
             written, delivered, mask_hz = self._written, self.frames, self._made.rate()
             camera_frames = written.last_key - written.first_key + 1 if written.count else 0
@@ -156,13 +159,16 @@ class PipelineStats:
         return line
 
     def live_summary(self) -> str | None:
-        """One line on keeping up with a camera, or None when the run was not live."""
+        """One line on keeping up with a camera, or None when the run was not live. The share counts from the
+        first frame shown: frames dropped while starting are the run summary's to say."""
         data = self.live()
         if data["camera_fps"] is None or data["delivered_share"] is None:
             return None
-        delivered = "-" if data["delivered_fps"] is None else f"{data['delivered_fps']:.1f}"  # one frame: no rate
-        line = (f"delivered {delivered} of the camera's {data['camera_fps']:.1f} FPS "
-                f"({100 * data['delivered_share']:.1f}% of its frames)")
+        if data["delivered_fps"] is None:  # one frame out: no rate, and no share worth a percentage
+            return (f"delivered {self.frames} frame: too few for a rate against the camera's "
+                    f"{data['camera_fps']:.1f} FPS")
+        line = (f"delivered {data['delivered_fps']:.1f} of the camera's {data['camera_fps']:.1f} FPS after the "
+                f"first frame shown ({100 * data['delivered_share']:.1f}% of the frames it sent since)")
         if data["mask_hz"] is not None:
             line += f"; masks refreshed at {data['mask_hz']:.1f} Hz"
         if data["mask_age_ms_p50"] is not None:

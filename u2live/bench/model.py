@@ -13,6 +13,7 @@ from .. import backends
 from .. import weights as weights_mod
 from ..errors import BackendError, U2LiveError
 from ..model import unfold_batchnorm
+from ..options import VIDEO_PRECISION
 from ..pipeline import segmenter_device
 from ..preprocess import to_model_input
 from .measure import PeakMemory, summarise, time_calls
@@ -26,7 +27,9 @@ REFERENCE_SIZE = 320  # the authors' test script resizes every image to 320x320 
 
 @dataclass(frozen=True)
 class Config:
-    """One configuration to measure; ``precision`` None means the backend's own default."""
+    """One configuration to measure; ``precision`` None means what ``u2live video`` and ``webcam`` run on that
+    backend under ``--precision auto`` (INT8 on the CPU: ``VIDEO_PRECISION``), so the defaults measure the
+    defaults."""
 
     backend: str
     precision: str | None
@@ -34,10 +37,8 @@ class Config:
     batch: int
 
     def options(self, model: str, weights) -> dict:
-        options = {"model": model, "size": self.size, "weights": weights}
-        if self.precision is not None:
-            options["precision"] = self.precision
-        return options
+        return {"model": model, "size": self.size, "weights": weights,
+                "precision": self.precision or VIDEO_PRECISION.get(self.backend)}
 
 
 def plan(backend_names: Sequence[str], precisions: Sequence[str], sizes: Sequence[int],
@@ -45,7 +46,7 @@ def plan(backend_names: Sequence[str], precisions: Sequence[str], sizes: Sequenc
     """The configurations to run, and one line for each requested backend that cannot run here.
 
     No backend named (or ``auto``): every registered backend that is usable here. No precision (or ``auto``):
-    each backend's default.
+    each backend's precision for video work (``u2live video``'s under ``--precision auto``).
     """
     explicit = [name for name in backend_names if name != "auto"]
     names = explicit or list(backends.BACKENDS)
@@ -158,7 +159,8 @@ def reference_entry(images: Sequence[np.ndarray], *, frames: int, model: str = "
 
 
 def add_ratios(rows: list[dict], reference: dict) -> None:
-    """``ratio_to_reference``: each row's FPS over the reference's (above 1 is faster than the authors' path)."""
+    """``ratio_to_reference``: each row's FPS over the reference's (above 1 is faster than the authors' path). Not
+    for live rows: their rate is the camera's pace (frames the model could not take are dropped), not a speed."""
     for row in rows:
-        if row.get("fps") and reference.get("fps"):
+        if row.get("fps") and reference.get("fps") and not str(row.get("path", "")).startswith("live"):
             row["ratio_to_reference"] = round(row["fps"] / reference["fps"], 3)

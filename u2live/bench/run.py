@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from .machine import machine_info
+from .machine import finished, machine_info
 from . import model as model_bench
 from .clip import write_clip
 from .pipeline import PATHS, bench_pipeline
@@ -40,6 +40,7 @@ class BenchPlan:
 
 def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
     """Measure everything ``plan`` asks for; returns ``{"machine", "paper", "clip", "skipped", "results"}``."""
+    machine = machine_info(plan.note)  # its load average before the run's own work
     configs, plan.skipped = model_bench.plan(plan.backends, plan.precisions, plan.sizes, plan.batches)
     for line in plan.skipped:
         log(f"skipped backend {line}")
@@ -60,7 +61,7 @@ def run(plan: BenchPlan, log: Callable[[str], None] = print) -> dict:
         clip_info = clip_description(plan, clip)
     if plan.reference:
         model_bench.add_ratios(results, results[0])
-    return {"machine": machine_info(plan.note), "paper": model_bench.PAPER, "created": time.strftime("%Y-%m-%d"),
+    return {"machine": finished(machine), "paper": model_bench.PAPER, "created": time.strftime("%Y-%m-%d"),
             "clip": clip_info, "skipped": plan.skipped, "results": results}
 
 

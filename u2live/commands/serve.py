@@ -11,6 +11,7 @@ import click
 
 from ..errors import U2LiveError
 from ..options import model_options, segmenter_options
+from ..signals import Interrupted
 
 
 @click.command()
@@ -62,11 +63,30 @@ def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixel
         server.should_exit = True
 
     app = create_app(settings, on_failure=stop)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=5))
+    server = _server_class(uvicorn)(uvicorn.Config(app, host=host, port=port, log_level="info",
+                                                   timeout_graceful_shutdown=5))
     click.echo(f"u2live: serving on http://{_url_host(host)}:{port}/ (API docs at /docs)", err=True)
     server.run()
     if failures:
         raise U2LiveError(failures[0])
+    if server.stopped_by is not None:
+        raise Interrupted(server.stopped_by)  # the CLI's last line: stopped by Ctrl-C, exit 130 (143: SIGTERM)
+
+
+def _server_class(uvicorn):
+    """uvicorn's server, told not to raise the signal that stopped it again once it has shut down: re-raised, it
+    reached u2live's own handler after the shutdown, which announced a stop already done. The command reports the
+    signal itself, as every other command does."""
+
+    class Server(uvicorn.Server):
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig, frame):
+            super().handle_exit(sig, frame)
+            self.stopped_by = self.stopped_by or sig
+            getattr(self, "_captured_signals", []).clear()  # uvicorn >= 0.29 re-raises what it lists here
+
+    return Server
 
 
 def _is_loopback(host: str) -> bool:
