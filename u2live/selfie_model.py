@@ -5,8 +5,13 @@ in five of them), an LR-ASPP-like head at 1/16, three decoder blocks that upsamp
 same scale through a channel gate, and a 2x2 stride-2 transposed convolution (MediaPipe's custom
 ``Convolution2DTransposeBias`` op) back to the input size; one sigmoid channel: the probability of a person.
 
-The two published variants share this architecture and differ in weights: ``general`` (trained at 256x256) and
-``landscape`` (256 wide, 144 high). Their BatchNorm was folded into the convolutions before publication, so every
+Each variant is published for one input size: other sides (multiples of 16) run, but the masks change with the size
+(larger inputs find small full-body people better and mark more non-person objects as person), so feed it that size.
+MediaPipe's graph stretches the whole frame to it (keep_aspect_ratio: false) with a bilinear warp that maps pixel
+corners onto pixel corners (no half-pixel shift, no antialiasing), and resizes the mask back bilinearly.
+
+The two published variants share this architecture and differ in weights: ``general`` (256x256) and ``landscape``
+(256 wide, 144 high; fewer FLOPs). Their BatchNorm was folded into the convolutions before publication, so every
 convolution here has a bias and no BatchNorm follows it. Weights: ``scripts/import_selfie.py``.
 
 Where it differs from the graph, and why it still equals it:
