@@ -73,7 +73,7 @@ class FailingSegmenter(Segmenter):
 
     def __init__(self, real: Segmenter, fail_at: int):
         self.real, self.fail_at, self.calls = real, fail_at, 0
-        self.size, self.model, self.precision = real.size, real.model, real.precision
+        self.size, self.model, self.precision, self.input = real.size, real.model, real.precision, real.input
 
     def infer(self, batch):
         self.calls += 1

@@ -206,12 +206,12 @@ class FailingSegmenter:
         self.real, self.fail_at, self.calls, self.failed_at = real, fail_at, 0, None
         self.size, self.device = real.size, real.device  # the Segmenter attributes the pipeline reads
 
-    def infer_tensor(self, batch):
+    def predict_frames(self, images, stats=None):
         if self.calls == self.fail_at:
             self.failed_at = time.perf_counter()
             raise RuntimeError("model broke")
         self.calls += 1
-        return self.real.infer_tensor(batch)
+        return self.real.predict_frames(images, stats)
 
     def describe(self):
         return "failing " + self.real.describe()

@@ -227,12 +227,19 @@ class AdaptiveSegmenter(Segmenter):
     size = property(lambda self: self.current.size)
     precision = property(lambda self: self.current.precision)
     weights = property(lambda self: self.current.weights)
+    input = property(lambda self: self.current.input)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.current.infer(batch)
 
     def infer_tensor(self, batch):
         return self.current.infer_tensor(batch)
+
+    def predict(self, images):
+        return self.current.predict(images)
+
+    def predict_frames(self, images, stats=None):
+        return self.current.predict_frames(images, stats)
 
     def describe(self) -> str:
         return self.current.describe()

@@ -81,7 +81,8 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         if vcam:
             check_vcam(source.info)
         if segmenter is None:
-            segmenter = stack.enter_context(open_segmenter(model, live=live))
+            # --quiet: no bar, no summary, and no word from the model's set-up either
+            segmenter = stack.enter_context(open_segmenter(model, live=live, log=_silent if quiet else None))
         if segmenter.name == "cpu":
             # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
             # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
@@ -114,19 +115,24 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
     return stats
 
 
-def open_segmenter(model: dict, *, live: bool):
+def _silent(line: str) -> None:
+    pass
+
+
+def open_segmenter(model: dict, *, live: bool, log=None):
     """The segmenter for video work: INT8 on the CPU under --precision auto. On a live source loaded below the
     picture's CPU priority (u2live.live.below_the_picture: all its compute threads, one per core as offline, yield
     to the picture), and with --size auto the largest size that refreshes masks at >= 8 Hz beside the picture (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
     if live:
-        return below_the_picture(lambda: _open_segmenter(model, live=True))
-    return _open_segmenter(model, live=False)
+        return below_the_picture(lambda: _open_segmenter(model, live=True, log=log))
+    return _open_segmenter(model, live=False, log=log)
 
 
-def _open_segmenter(model: dict, *, live: bool):
+def _open_segmenter(model: dict, *, live: bool, log=None):
     if not (live and model["size"] == "auto"):
-        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION)
-    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION)]
+        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, log=log)
+    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION,
+                             log=log)]
     rungs = ladder(SIZES, [first[0].precision])
     name = first[0].name
 
@@ -134,7 +140,7 @@ def _open_segmenter(model: dict, *, live: bool):
         if setting == rungs[0] and first:
             return first.pop()  # loaded above, to learn the backend and precision auto picks
         return backends.create(name, model=model["model"], weights=model["weights"], size=setting.size,
-                               precision=setting.precision)
+                               precision=setting.precision, log=log)
 
     return choose_segmenter(create, rungs, log=first[0].log)
 
