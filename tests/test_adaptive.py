@@ -1,6 +1,7 @@
-"""Adaptive quality: the ladder, the start-up choice (rates predicted by pixel count, slow rungs skipped, a CPU
-model's rate predicted beside the picture), the governor's steps down and back up, ``webcam --size auto`` measuring
-the real model, and the live model's threads (every core, all below the picture's priority)."""
+"""Adaptive quality: the ladder, rates predicted by pixel count, the governor's moves down and back up (by the
+model's own time per mask, jumping to the best rung predicted), ``webcam --size auto`` starting at once at the size
+remembered for this machine (the smallest the first time) and remembering where it settled, and the live model's
+threads (every core, all below the picture's priority)."""
 from __future__ import annotations
 
 import os
@@ -12,55 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from u2live.adaptive import (HEADROOM, PICTURE_CORES, TARGET_HZ, RefreshGovernor, Setting, beside_the_picture, choose,
-                             ladder, predict_hz)
+from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting, ladder, predict_hz
 from u2live.backends.onnx_runtime import cpu_threads
 
 REPO = Path(__file__).resolve().parent.parent
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
 
 
-def model_rate(base_hz: float):
-    """A model whose cost grows with the pixel count: ``base_hz`` at 320 (what the real one does, to within
-    scheduling noise); records what was measured."""
-    seen = []
-
-    def measure(setting: Setting) -> float:
-        seen.append(setting)
-        return base_hz * (320 / setting.size) ** 2
-    return measure, seen
-
-
 def test_ladder_is_larger_size_first_then_higher_precision():
     rungs = ladder((256, 320), ["int8", "fp32"])
     assert [str(r) for r in rungs] == ["fp32 320x320", "int8 320x320", "fp32 256x256", "int8 256x256"]
-
-
-def test_choose_takes_the_largest_fast_enough_and_skips_rungs_predicted_too_slow():
-    measure, seen = model_rate(4.0)  # 320: 4 Hz, 256: 6.25, 192: 11.1, 160: 16
-    setting, measured, why = choose(RUNGS, measure)
-    assert setting == Setting(192, "int8") and measured[setting] >= TARGET_HZ * HEADROOM
-    assert seen == [Setting(320, "int8"), Setting(192, "int8")]  # 256 predicted at 6.25 Hz: never loaded
-    assert why.startswith("picked int8 192x192") and "320x320 4.0 Hz" in why
-
-
-def test_choose_keeps_the_best_when_it_is_fast_enough_and_the_fastest_when_none_is():
-    fast, seen = model_rate(20.0)
-    assert choose(RUNGS, fast)[0] == Setting(320, "int8") and len(seen) == 1
-    slow, _ = model_rate(0.5)
-    setting, measured, why = choose(RUNGS, slow)
-    assert setting == Setting(160, "int8") and "none reached" in why and len(measured) == 2  # 320, then 160
-    assert why.startswith("picked int8 160x160, the fastest setting measured: none reached 10.0 Hz")
-
-
-def test_choose_says_the_last_rung_reached_the_rate_when_it_did_against_its_prediction():
-    """320 at 1.9 Hz predicts 160 at 7.6 Hz, under the 8 Hz target, so the loop does not load it; measured as the
-    last resort, 160 makes 15.3 Hz: the line must not say that none reached the rate (it once said both)."""
-    rates = {320: 1.9, 256: 3.0, 192: 5.0, 160: 15.3}
-    setting, measured, why = choose(RUNGS, lambda s: rates[s.size])
-    assert setting == Setting(160, "int8") and list(measured) == [Setting(320, "int8"), Setting(160, "int8")]
-    assert why.startswith("picked int8 160x160: it reached 10.0 Hz") and "none reached" not in why
-    assert why.endswith("measured beside the picture: int8 320x320 1.9 Hz, int8 160x160 15.3 Hz)")
 
 
 def test_prediction_scales_with_pixel_count_within_a_precision():
@@ -69,11 +31,13 @@ def test_prediction_scales_with_pixel_count_within_a_precision():
     assert predict_hz(Setting(160, "fp32"), measured) is None
 
 
-def feed(governor: RefreshGovernor, hz: float, seconds: float, start: float) -> tuple[list, float]:
+def feed(governor: RefreshGovernor, hz: float, seconds: float, start: float, busy: float | None = None):
+    """Masks at ``hz`` for ``seconds`` from ``start``, each taking ``busy`` seconds of model time (None: not
+    told); returns ([(time, rung switched to)], the time reached)."""
     switches, t = [], start
     while t < start + seconds:
         t += 1.0 / hz
-        step = governor.refreshed(t)
+        step = governor.refreshed(t, busy)
         if step is not None:
             switches.append((round(t, 2), step))
     return switches, t
@@ -84,60 +48,90 @@ def test_governor_steps_down_when_the_rate_drifts_below_and_back_up_when_there_i
     steady, t = feed(governor, 9.0, 10.0, 0.0)
     assert steady == []  # on target: stays (9 Hz would not keep 8 Hz x 1.25 one rung up)
     down, t = feed(governor, 5.0, 2.5, t)  # the machine got busy
-    assert [s for _, s in down] == [Setting(192, "int8")] and down[0][0] <= 10.0 + 2.0
+    assert [s for _, s in down] == [Setting(192, "int8")] and down[0][0] <= 10.0 + 2.0  # 8.9 Hz predicted there
     up, t = feed(governor, 25.0, 8.0, t)  # quiet again: 25 Hz at 192 predicts 14 Hz at 256
     assert [s for _, s in up] == [Setting(256, "int8")]
     assert up[0][0] >= down[0][0] + 6.0  # only after three windows on the new rung
 
 
-def test_governor_predicts_another_precision_from_start_up_measurements():
-    rungs = ladder((320,), ["fp32", "int8"])
-    measured = {Setting(320, "fp32"): 4.0, Setting(320, "int8"): 12.0}
-    governor = RefreshGovernor(rungs, Setting(320, "int8"), measured=measured, window=1.0)
-    assert feed(governor, 12.0, 5.0, 0.0)[0] == []  # fp32 predicted at 4 Hz: stays on int8
-    governor = RefreshGovernor(rungs, Setting(320, "int8"), measured=measured, window=1.0)
-    assert [s for _, s in feed(governor, 36.0, 5.0, 0.0)[0]] == [Setting(320, "fp32")]  # 3x faster now: 12 Hz
+def test_governor_counts_the_models_own_time_so_a_fast_model_jumps_to_the_best_rung_in_one_move():
+    """At 160 the model needs 1/60 s a mask but the camera gives 30 frames a second: by its own time it could
+    make 60 masks/s, 15 at 320 (>= 8 Hz x 1.25), so one move after one window when exploring (the start rung was
+    never measured); counted by the masks shown (30/s) it would have stopped at 256."""
+    governor = RefreshGovernor(RUNGS, Setting(160, "int8"), window=2.0, explore=True)
+    switches, t = feed(governor, 30.0, 6.0, 0.0, busy=1 / 60)
+    assert [s for _, s in switches] == [Setting(320, "int8")] and switches[0][0] <= 2.1
+    shown = RefreshGovernor(RUNGS, Setting(160, "int8"), window=2.0, explore=True)
+    assert [s for _, s in feed(shown, 30.0, 2.5, 0.0)[0]] == [Setting(256, "int8")]
 
 
-@pytest.mark.slow
-def test_webcam_size_auto_measures_the_model_and_says_what_it_picked(write_clip, tmp_path):
-    clip = write_clip(tmp_path / "in.mp4", frames=4)
-    done = subprocess.run([sys.executable, "-m", "u2live", "webcam", "--source", str(clip), "--no-vcam", "-o",
-                           str(tmp_path / "out.mp4"), "--backend", "torch", "--max-frames", "2", "-q"],
-                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stderr
-    lines = [line for line in done.stderr.splitlines() if "--size/--precision auto -> picked" in line]
-    assert len(lines) == 1 and "fp32 320x320" in lines[0] and " Hz" in lines[0], done.stderr
+def test_a_slow_camera_is_no_reason_to_step_down_and_a_slow_model_jumps_down_to_what_it_can_keep():
+    governor = RefreshGovernor(RUNGS, Setting(256, "int8"), window=2.0)
+    assert feed(governor, 5.0, 10.0, 0.0, busy=1 / 9)[0] == []  # 5 frames/s in, 9 masks/s possible: on target
+    slow = RefreshGovernor(RUNGS, Setting(320, "int8"), window=2.0)
+    switches = feed(slow, 3.0, 3.0, 0.0, busy=1 / 3)[0]  # 3 Hz at 320: 8.3 predicted at 192, 5.3 at 256
+    assert [s for _, s in switches] == [Setting(192, "int8")]
 
 
-def test_a_cpu_model_measured_alone_is_predicted_beside_the_picture():
-    """On 2 cores the picture takes PICTURE_CORES of them: a model measured alone at 10 Hz on both gets the rest."""
-    assert beside_the_picture(10.0, cores=2) == pytest.approx(10.0 * (2 - PICTURE_CORES) / 2)
-    assert beside_the_picture(10.0, cores=8) == pytest.approx(10.0 * (8 - PICTURE_CORES) / 8)
-    assert beside_the_picture(10.0, cores=1) > 0
+class Model:
+    """Stand-in for a loaded model at one rung: only its size, precision and closing matter here."""
+
+    name, device, model, weights = "stand-in", None, "u2netp", None
+
+    def __init__(self, setting):
+        self.size, self.precision, self.closed = setting.size, setting.precision, False
+
+    def close(self):
+        self.closed = True
 
 
-def test_size_auto_scales_a_cpu_models_rate_by_the_pictures_share_and_not_a_gpus(monkeypatch):
-    from u2live import adaptive
+def test_the_adaptive_segmenter_remembers_each_rung_it_moves_to_and_the_one_it_holds_at_the_end():
+    remembered, clock = [], [0.0]
+    governor = RefreshGovernor(RUNGS, Setting(160, "int8"), window=1.0, explore=True)
+    model = AdaptiveSegmenter(Model(Setting(160, "int8")), governor, Model, log=lambda line: None,
+                              clock=lambda: clock[0], remember=lambda setting, hz: remembered.append((setting, hz)))
+    for t in np.arange(0.02, 1.2, 0.02):  # 50 masks/s at 160: 12.5 predicted at 320
+        clock[0] = t
+        model.refreshed(t, 0.02)
+    assert model.switches == [Setting(320, "int8")] and remembered[0][0] == Setting(320, "int8")
+    assert remembered[0][1] == pytest.approx(12.5)
+    for t in np.arange(1.3, 3.0, 0.1):  # 10 masks/s at 320: stays
+        clock[0] = t
+        model.refreshed(t, 0.1)
+    model.close()
+    assert remembered[-1][0] == Setting(320, "int8") and remembered[-1][1] == pytest.approx(10.0)
 
-    monkeypatch.setattr(adaptive, "measure_hz", lambda segmenter: 100.0)
 
-    class Model:
-        """Stand-in for a loaded model: only where it runs matters here (its rate is patched above)."""
+def test_size_memory_is_per_machine_and_choices_and_starts_small_when_empty(tmp_path):
+    from u2live.size_memory import SizeMemory, machine
 
-        name = "stand-in"
+    memory = SizeMemory("u2netp", "auto", None, directory=tmp_path)
+    assert memory.recalled is None and memory.start((320, 224, 160)) == 160
+    memory.remember(Setting(224, "int8"), 9.46)
+    again = SizeMemory("u2netp", "auto", None, directory=tmp_path)
+    assert again.recalled["size"] == 224 and again.recalled["hz"] == 9.5 and again.start((320, 224, 160)) == 224
+    assert again.start((320, 160)) == 160  # a size no longer on the ladder is not used
+    assert SizeMemory("u2netp", "cpu", "fp32", directory=tmp_path).recalled is None
+    assert SizeMemory("u2net", "auto", None, directory=tmp_path).recalled is None
+    assert machine() in again.key and "cores" in machine()
 
-        def __init__(self, device):
-            self.device, self.closed = device, False
 
-        def close(self):
-            self.closed = True
+def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_settled(tmp_path, monkeypatch, capsys):
+    """The remembered size is reused: no measurement before the first frame, from shipped graphs (no export)."""
+    from u2live.job import open_segmenter
+    from u2live.size_memory import SizeMemory
 
-    for device, expected in ((None, adaptive.beside_the_picture(100.0)), ("cuda:0", 100.0)):
-        lines = []
-        chosen = adaptive.choose_segmenter(lambda setting: Model(device), RUNGS, log=lines.append)
-        assert f"int8 320x320 {expected:.1f} Hz" in lines[0] and "beside the picture" in lines[0]
-        assert chosen.current.device == device
+    monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))
+    model = dict(weights=None, model="u2netp", size="auto", backend="cpu", precision="auto")
+    with open_segmenter(model, live=True) as first:
+        assert (first.size, first.precision) == (160, "int8")
+    assert "--size auto: int8 160x160 to start" in capsys.readouterr().err
+    SizeMemory("u2netp", "cpu", None).remember(Setting(224, "int8"), 9.1)
+    with open_segmenter(model, live=True) as second:
+        assert second.size == 224 and second.governor.current == Setting(224, "int8")
+    err = capsys.readouterr().err
+    assert "--size auto: int8 224x224, where it settled on this machine" in err and "9.1 masks/s" in err
+    assert "exporting" not in err and "calibrating" not in err
 
 
 def test_a_live_cpu_model_computes_on_every_core_as_offline():

@@ -82,14 +82,15 @@ def test_engine_is_built_once_reused_and_rebuilt_when_corrupt(fake_tt, tmp_path)
                                           device=torch.device("cpu"), directory=tmp_path, log=lines.append)
     assert fake_tt.compiles == 1 and path.is_file() and path.parent == tmp_path and path.suffix == ".pt2"
     assert fake_tt.compile_kwargs == {"ir": "dynamo", "min_block_size": 1, "require_full_compilation": True}
-    assert len(lines) == 1 and lines[0].startswith("u2live: building TensorRT engine")
+    assert len(lines) == 2 and lines[0].startswith("u2live: building TensorRT engine")
+    assert lines[1].startswith("u2live: TensorRT engine ready in ")  # how long it took
     _, again = tensorrt.build_or_load(model="u2netp", weights=None, size=SIZE, batch=1, precision="fp32",
                                       device=torch.device("cpu"), directory=tmp_path, log=lines.append)
-    assert again == path and fake_tt.compiles == 1 and len(lines) == 1  # a second start reuses it silently
+    assert again == path and fake_tt.compiles == 1 and len(lines) == 2  # a second start reuses it silently
     path.write_bytes(path.read_bytes()[:1000])  # truncated, as after a crash or a full disk
     engine, _ = tensorrt.build_or_load(model="u2netp", weights=None, size=SIZE, batch=1, precision="fp32",
                                        device=torch.device("cpu"), directory=tmp_path, log=lines.append)
-    assert fake_tt.compiles == 2 and "cannot be loaded" in lines[-1] and "rebuilding" in lines[-1]
+    assert fake_tt.compiles == 2 and "cannot be loaded" in lines[-2] and "rebuilding" in lines[-2]
     assert engine(torch.zeros(1, 3, SIZE, SIZE)).shape == (1, 1, SIZE, SIZE)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left behind
 

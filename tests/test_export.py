@@ -64,9 +64,10 @@ def test_floor_and_ceil_pooling_are_identical_at_320(reference_batch):
 def test_onnx_export_is_cached_and_matches_torch_and_the_official_graph(tmp_path, reference_batch, rembg_onnx):
     lines = []
     path, fields = export.cached_onnx("u2netp", None, 320, log=lines.append, directory=tmp_path)
-    assert len(lines) == 1 and "exporting ONNX graph" in lines[0] and path.name.startswith("u2netp-320-fp32-")
+    assert len(lines) == 2 and "exporting ONNX graph of u2netp at 320x320" in lines[0] and "ready in" in lines[1]
+    assert path.name.startswith("u2netp-320-fp32-")
     assert export.cached_onnx("u2netp", None, 320, log=lines.append, directory=tmp_path)[0] == path
-    assert len(lines) == 1  # the second run reuses the file
+    assert len(lines) == 2  # the second run reuses the file
     ours = session(path).run(None, {"input": reference_batch.numpy()})[0]
     with torch.inference_mode():
         eager = export.fused_mask("u2netp", None)(reference_batch).numpy()

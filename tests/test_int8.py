@@ -42,14 +42,11 @@ def test_int8_masks_stay_within_mae_0005_of_fp32(reference_dir):
         ours = final_masks(fp32, images)
     with backends.create("cpu", size=320, precision="int8", log=lines.append) as int8:
         quantised = final_masks(int8, images)
-    assert any("calibrating INT8 graph" in line for line in lines)
+    assert lines == []  # the graphs shipped with the package (u2live.backends.prebuilt): nothing built
     errors = [np.abs(a - b).mean() for a, b in zip(ours, quantised)]
     # the bar; measured: mean 0.0047, worst 0.014 on AVX2 without VNNI (7-bit weights); ~0.003 with VNNI
     assert len(errors) == 18 and np.mean(errors) <= 0.005, errors
     assert max(errors) <= 0.02, errors  # no single image falls apart either
-    with backends.create("cpu", size=320, precision="int8", log=lines.append):
-        pass
-    assert sum("calibrating" in line for line in lines) == 1  # calibrated once, reused after
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ from contextlib import ExitStack
 import click
 import torch
 
-from . import backends
-from .adaptive import SIZES, choose_segmenter, ladder
+from . import adaptive, backends
+from .adaptive import SIZES, ladder
 from .backgrounds import BackgroundSpec
 from .errors import U2LiveError
 from .live import below_the_picture, run_live
@@ -23,6 +23,7 @@ from .options import DEFAULT_MODE, DEFAULT_SMOOTHING, VIDEO_PRECISION, segmenter
 from .pipeline import Stages, default_batch, run_pipeline, segmenter_device
 from .progress import progress_bar
 from .sinks import check_sinks, check_vcam, kept_note, open_sinks
+from .size_memory import SizeMemory
 from .smoothing import make_smoother
 from .sources import open_source
 from .stats import PipelineStats
@@ -122,7 +123,8 @@ def _silent(line: str) -> None:
 def open_segmenter(model: dict, *, live: bool, log=None):
     """The segmenter for video work: INT8 on the CPU under --precision auto. On a live source loaded below the
     picture's CPU priority (u2live.live.below_the_picture: all its compute threads, one per core as offline, yield
-    to the picture), and with --size auto the largest size that refreshes masks at >= 8 Hz beside the picture (u2live.adaptive, measured now, one stderr line), changed while running if the rate drifts."""
+    to the picture), and with --size auto started at once at the size remembered for this machine (the smallest
+    the first time) and adjusted while running (u2live.adaptive)."""
     if live:
         return below_the_picture(lambda: _open_segmenter(model, live=True, log=log))
     return _open_segmenter(model, live=False, log=log)
@@ -131,18 +133,16 @@ def open_segmenter(model: dict, *, live: bool, log=None):
 def _open_segmenter(model: dict, *, live: bool, log=None):
     if not (live and model["size"] == "auto"):
         return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, log=log)
-    first = [backends.create(**segmenter_options(**{**model, "size": SIZES[0]}), auto_precision=VIDEO_PRECISION,
-                             log=log)]
-    rungs = ladder(SIZES, [first[0].precision])
-    name = first[0].name
+    precision = None if model["precision"] == "auto" else model["precision"]
+    memory = SizeMemory(model["model"], model["backend"], precision)
+    first = backends.create(**segmenter_options(**{**model, "size": memory.start(SIZES)}),
+                            auto_precision=VIDEO_PRECISION, log=log)
 
     def create(setting):
-        if setting == rungs[0] and first:
-            return first.pop()  # loaded above, to learn the backend and precision auto picks
-        return backends.create(name, model=model["model"], weights=model["weights"], size=setting.size,
+        return backends.create(first.name, model=model["model"], weights=model["weights"], size=setting.size,
                                precision=setting.precision, log=log)
 
-    return choose_segmenter(create, rungs, log=first[0].log)
+    return adaptive.start(first, ladder(SIZES, [first.precision]), create, memory=memory, log=first.log)
 
 
 def _total(frames: int | None, max_frames: int | None) -> int | None:

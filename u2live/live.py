@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .adaptive import AdaptiveSegmenter
+from .backends import graph_build
 from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
@@ -76,8 +77,10 @@ class MaskWorker:
             raise error
 
     def close(self) -> None:
-        """End the worker and join it (a model call under way is finished first)."""
+        """End the worker and join it (a model call under way is finished first; a graph being built for the
+        next rung is not: the run is over)."""
         self._quit.set()
+        graph_build.cancel_all()
         with self._cond:
             self._cond.notify_all()
         if self.thread.is_alive():
@@ -93,6 +96,7 @@ class MaskWorker:
         try:
             with torch.inference_mode():  # thread-local in torch: the worker sets its own
                 while (frame := self._next()) is not None:
+                    began = time.perf_counter()
                     with self.stats.stage("preprocess"):
                         image = upload([frame.image])  # [1, H, W, 3] uint8
                     mask = _segment(self.segmenter, image, self.stats)[0]  # [S, S]
@@ -100,7 +104,8 @@ class MaskWorker:
                         self._done = (frame, image[0], mask)
                         self._cond.notify_all()
                     if isinstance(self.segmenter, AdaptiveSegmenter):  # --size auto: may change the model here,
-                        self.segmenter.refreshed(time.perf_counter())  # between two masks
+                        now = time.perf_counter()  # between two masks
+                        self.segmenter.refreshed(now, now - began)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
             with self._cond:
                 self._error = err
@@ -161,7 +166,9 @@ def below_the_picture(make: Callable[[], object]):
     except BaseException:
         # Ctrl-C (or SIGTERM): a model call under way cannot be cut short, and a process that ends while one runs
         # in another thread aborts in the runtime's code (ONNX Runtime: "terminate called", exit 134). So the load
-        # finishes first (a second Ctrl-C still quits at once, u2live.signals), and what it made is closed.
+        # finishes first (a second Ctrl-C still quits at once, u2live.signals), and what it made is closed. A graph
+        # being built is not waited for: its child process ends now (u2live.backends.graph_build).
+        graph_build.cancel_all()
         finished.wait()
         if "result" in done:
             done["result"].close()

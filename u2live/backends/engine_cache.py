@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,8 +65,8 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
 
 def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[Path], None], log,
                   what: str, *, action: str = "building") -> object:
-    """``load(path)``; when the file is missing or fails to load, ``build`` it once (with a message: ``action``
-    names the work, e.g. exporting or calibrating) and load again.
+    """``load(path)``; when the file is missing or fails to load, ``build`` it once and load again, saying so on
+    one line before (``action`` names the work, e.g. exporting or calibrating) and one after (how long it took).
 
     A corrupt or incompatible file is rebuilt, never a crash; a good one is never rebuilt.
     """
@@ -75,8 +76,10 @@ def load_or_build(path: Path, load: Callable[[Path], object], build: Callable[[P
         except Exception as err:  # any load failure means "stale or damaged": the cure is the same
             log(f"u2live: {what} {path} cannot be loaded ({type(err).__name__}: {_first_line(err)}); rebuilding it")
     else:
-        log(f"u2live: {action} {what} {path} (once; later runs reuse it)")
+        log(f"u2live: {action} {what} (once; later runs reuse it: {path})")
+    started = time.perf_counter()
     write_atomically(path, build)
+    log(f"u2live: {what} ready in {time.perf_counter() - started:.1f} s")
     return load(path)
 
 

@@ -57,7 +57,8 @@ def cached_onnx(model: str, weights, size: int, *, log, directory: Path | None =
     fields = onnx_fields(model, size, module)
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-fp32", fields, ".onnx")
     build = lambda tmp: tmp.write_bytes(onnx_rewrite.rewritten(onnx_bytes(module, size)))  # noqa: E731
-    engine_cache.load_or_build(path, checked_onnx, build, log, "ONNX graph", action="exporting")
+    engine_cache.load_or_build(path, checked_onnx, build, log, f"ONNX graph of {model} at {size}x{size}",
+                               action="exporting")
     return path, fields
 
 

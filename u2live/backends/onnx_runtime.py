@@ -51,14 +51,18 @@ class OnnxRuntimeSegmenter(Segmenter):
         super().__init__(**options)
         if self.precision not in PRECISIONS:
             raise BackendError(f"backend cpu runs {' or '.join(PRECISIONS)}, got --precision {self.precision}")
-        from . import graph_index
+        from . import graph_index, prebuilt
 
         self.threads = self.threads_wanted or cpu_threads()
-        index = graph_index.entry(self.model, self.weights, self.size, self.precision)
-        self.graph_path = index.lookup() if index else None
-        self.session = self._open(self.graph_path) if self.graph_path else None  # the fast start: no torch
+        # the fast starts, without torch: a graph shipped for the bundled weights, else one built here before
+        self.graph_path = prebuilt.graph(self.model, self.weights, self.size, self.precision, log=self.log)
+        index = None if self.graph_path else graph_index.entry(self.model, self.weights, self.size, self.precision)
+        self.graph_path = self.graph_path or (index.lookup() if index else None)
+        self.session = self._open(self.graph_path) if self.graph_path else None
         if self.session is None:
-            self.graph_path = self._make_graph()
+            from .graph_build import build
+
+            self.graph_path = build(self.model, self.weights, self.size, self.precision, log=self.log)
             try:
                 self.session = session(self.graph_path, self.threads)
             except Exception as err:
@@ -67,14 +71,6 @@ class OnnxRuntimeSegmenter(Segmenter):
             if index:
                 index.remember(self.graph_path)
         self.input_name = self.session.get_inputs()[0].name
-
-    def _make_graph(self):
-        """Our exported (or quantised) graph for these weights, made once and cached (this path imports torch)."""
-        from . import export, quantize
-
-        if self.precision == "int8":
-            return quantize.cached_int8(self.model, self.weights, self.size, log=self.log)
-        return export.cached_onnx(self.model, self.weights, self.size, log=self.log)[0]
 
     def _open(self, path):
         try:

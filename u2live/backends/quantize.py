@@ -15,30 +15,10 @@ from ..errors import BackendError
 from ..images import read_rgb
 from ..preprocess import to_model_input
 from . import engine_cache, export
+from .int8_recipe import RECIPE, reduce_range
 
 CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "assets" / "calibration"
-# The recipe is part of the cache key: changing it names a new file.
-RECIPE = {"format": "QDQ", "activations": "QUInt8", "weights": "QInt8", "per_channel": True, "method": "MinMax",
-          "keep_fp32": "last-convs+outliers-12x"}
 OUTLIER_FACTOR = 12.0
-#: CPU flags whose int8 dot products cannot saturate (AVX-512 VNNI, AVX-VNNI, AMX)
-VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def reduce_range() -> bool:
-    """Whether to quantise weights to 7 bits: on x86 CPUs without VNNI, ONNX Runtime's U8S8 kernels multiply with
-    VPMADDUBSW, whose 16-bit pair sums saturate with full-range weights. Measured on the 18 reference images
-    (2-core AVX2 EPYC, no VNNI): INT8 vs FP32 masks MAE 0.0095 mean / 0.032 worst with 8-bit weights, 0.0047 /
-    0.014 with 7-bit. Where VNNI is present (and on non-x86 CPUs) full range is exact and kept."""
-    import platform
-
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: cannot tell, and 7-bit weights are the safe choice on x86
-        return True
-    return not any(flag in flags for flag in VNNI_FLAGS)
 
 
 def calibration_batches(size: int, directory: Path = CALIBRATION_DIR, scheme: str = "u2net") -> list[np.ndarray]:
@@ -78,8 +58,9 @@ def _last_convs(graph) -> list[str]:
             if node.op_type == "Conv" and ("/side" in node.name or "outconv" in node.name)]
 
 
-def activation_ranges(fp32_path: Path, batches: list[np.ndarray]) -> dict[str, float]:
-    """Calibrated (max - min) of every activation tensor of the FP32 graph over ``batches``."""
+def calibrate(fp32_path: Path, batches: list[np.ndarray]):
+    """ONNX Runtime's calibration (``TensorsData``: min and max of every activation tensor of the FP32 graph over
+    ``batches``); the costly part of quantising: one run of an augmented graph per frame."""
     import tempfile
 
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
@@ -88,8 +69,12 @@ def activation_ranges(fp32_path: Path, batches: list[np.ndarray]) -> dict[str, f
         calibrator = create_calibrator(Path(fp32_path), augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=CalibrationMethod.MinMax)
         calibrator.collect_data(_reader(batches))
-        ranges = calibrator.compute_data()
-    return {name: float(np.max(data.range_value[1]) - np.min(data.range_value[0])) for name, data in ranges.items()}
+        return calibrator.compute_data()
+
+
+def activation_ranges(tensors) -> dict[str, float]:
+    """(max - min) of every calibrated activation tensor."""
+    return {name: float(np.max(data.range_value[1]) - np.min(data.range_value[0])) for name, data in tensors.items()}
 
 
 def outlier_nodes(graph, ranges: dict[str, float], factor: float = OUTLIER_FACTOR) -> list[str]:
@@ -104,32 +89,60 @@ def outlier_nodes(graph, ranges: dict[str, float], factor: float = OUTLIER_FACTO
     return [node.name for node in graph.node if wide & (set(node.input) | set(node.output))]
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, size: int, scheme: str = "u2net") -> None:
-    """Writes the QDQ INT8 graph of ``fp32_path`` to ``out_path``, calibrated on the bundled frames at ``size``."""
+def quantize_int8(fp32_path: Path, out_path: Path, size: int, *, weights_7bit: bool | None = None,
+                  scheme: str = "u2net") -> None:
+    """Writes the QDQ INT8 graph of ``fp32_path`` to ``out_path``, calibrated on the bundled frames at ``size``
+    (the model's preprocessing ``scheme``), with 7-bit weights or not (default: as this CPU needs,
+    :func:`.int8_recipe.reduce_range`)."""
+    batches = calibration_batches(size, scheme=scheme)
+    weights_7bit = reduce_range() if weights_7bit is None else weights_7bit
+    quantize_calibrated(fp32_path, out_path, batches, calibrate(fp32_path, batches), weights_7bit=weights_7bit)
+
+
+def quantize_calibrated(fp32_path: Path, out_path: Path, batches: list[np.ndarray], tensors, *,
+                        weights_7bit: bool) -> None:
+    """Writes the QDQ INT8 graph of ``fp32_path`` quantised by the recipe from calibrated ``tensors`` (of
+    :func:`calibrate` on ``batches``). Where ``quantize_static`` takes a calibration cache (ONNX Runtime from
+    2026), it quantises from those ranges; older versions calibrate again on ``batches`` (same ranges, twice the
+    time)."""
+    import inspect
+    import tempfile
+
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    batches = calibration_batches(size, scheme=scheme)
     graph = onnx.load(str(fp32_path)).graph
-    keep_fp32 = _last_convs(graph) + outlier_nodes(graph, activation_ranges(fp32_path, batches))
+    keep_fp32 = sorted(set(_last_convs(graph) + outlier_nodes(graph, activation_ranges(tensors))))
     # U8 activations with S8 weights: the fast VNNI path on x86 (S8S8 ran 3x slower here).
-    quantize_static(str(fp32_path), str(out_path), _reader(batches), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                    reduce_range=reduce_range(), calibrate_method=CalibrationMethod.MinMax,
-                    nodes_to_exclude=sorted(set(keep_fp32)))
+    options = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                   per_channel=True, reduce_range=weights_7bit, calibrate_method=CalibrationMethod.MinMax,
+                   nodes_to_exclude=keep_fp32)
+    if "calibration_cache_path" not in inspect.signature(quantize_static).parameters:
+        quantize_static(str(fp32_path), str(out_path), _reader(batches), **options)
+        return
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    with tempfile.TemporaryDirectory(prefix="u2live-ranges-") as tmp:
+        cache = Path(tmp) / "ranges.json"
+        save_tensors_data(tensors, cache)
+        quantize_static(str(fp32_path), str(out_path), None, calibration_cache_path=str(cache), **options)
 
 
-def cached_int8(model: str, weights, size: int, *, log, directory: Path | None = None) -> Path:
-    """The path of the INT8 graph for (model, weights, size), exporting and calibrating once if needed."""
+def cached_int8(model: str, weights, size: int, *, log, directory: Path | None = None,
+                weights_7bit: bool | None = None) -> Path:
+    """The path of the INT8 graph for (model, weights, size), exporting and calibrating once if needed; with 7-bit
+    weights or not (default: as this CPU needs; ``scripts/build_graphs.py`` makes both)."""
     import onnxruntime
 
+    weights_7bit = reduce_range() if weights_7bit is None else weights_7bit
     fp32_path, fields = export.cached_onnx(model, weights, size, log=log, directory=directory)
     fields = {**fields, "kind": "onnx-int8", "onnxruntime": onnxruntime.__version__,
-              "recipe": {**RECIPE, "reduce_range": reduce_range()},
+              "recipe": {**RECIPE, "reduce_range": weights_7bit},
               "calibration": calibration_hash()}
     path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"{model}-{size}-int8", fields, ".onnx")
     frames = len(list(CALIBRATION_DIR.glob("*.jpg")))
     scheme = input_spec(model).scheme
-    engine_cache.load_or_build(path, export.checked_onnx, lambda tmp: quantize_int8(fp32_path, tmp, size, scheme), log,
-                               f"INT8 graph (on {frames} frames)", action="calibrating")
+    build = lambda tmp: quantize_int8(fp32_path, tmp, size, weights_7bit=weights_7bit, scheme=scheme)  # noqa: E731
+    engine_cache.load_or_build(path, export.checked_onnx, build, log,
+                               f"INT8 graph of {model} at {size}x{size} (on {frames} frames)", action="calibrating")
     return path
