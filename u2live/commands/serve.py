@@ -33,8 +33,13 @@ from ..signals import Interrupted
               help="Video jobs queued or running at once; past that the answer is 503.")
 @click.option("--result-ttl", type=click.FloatRange(min=0, min_open=True), default=3600, show_default=True,
               help="Seconds a finished video job and its result are kept.")
+@click.option("--upload-timeout", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+              help="Seconds an upload may send nothing before it is cut off (408); one that averages under "
+                   "32 KiB/s after that long is cut off too, and so is a connection whose request headers take "
+                   "longer than 10 s.")
 @model_options
-def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixels, max_jobs, result_ttl, **model):
+def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixels, max_jobs, result_ttl,
+          upload_timeout, **model):
     """Serve the HTTP API and a web page: background removal of images and videos.
 
     POST /v1/segment (one image -> mask, cut-out, box or highlight), POST /v1/videos (a video job), GET /health,
@@ -48,13 +53,15 @@ def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixel
         import uvicorn
 
         from ..serve.app import create_app
+        from ..serve.connections import MAX_CONNECTIONS, HeadDeadlineProtocol
         from ..serve.settings import MIB, ServeSettings
     except ImportError as err:
         raise U2LiveError(f"u2live serve needs FastAPI and uvicorn: pip install 'u2live[serve]' ({err})") from err
     _check_port_free(host, port)
     settings = ServeSettings(model=segmenter_options(**model), workers=workers, queue=queue_size,
                              max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
-                             max_jobs=max_jobs, result_ttl=result_ttl, api_key=api_key or None)
+                             max_jobs=max_jobs, result_ttl=result_ttl, api_key=api_key or None,
+                             upload_timeout=upload_timeout)
     failures: list[str] = []
     server = None
 
@@ -64,7 +71,8 @@ def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixel
 
     app = create_app(settings, on_failure=stop)
     server = _server_class(uvicorn)(uvicorn.Config(app, host=host, port=port, log_level="info",
-                                                   timeout_graceful_shutdown=5))
+                                                   timeout_graceful_shutdown=5, http=HeadDeadlineProtocol,
+                                                   limit_concurrency=MAX_CONNECTIONS))
     click.echo(f"u2live: serving on http://{_url_host(host)}:{port}/ (API docs at /docs)", err=True)
     server.run()
     if failures:

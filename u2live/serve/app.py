@@ -28,7 +28,7 @@ from ..options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
 from .inference import ModelPool
 from .jobs import JobManager
 from .settings import ServeSettings
-from .uploads import BodyLimit, read_upload, upload_to
+from .uploads import BodyLimit, UploadTimeout, read_upload, upload_to
 from .work import probe_video, run_video, segment_bytes
 
 PAGE = Path(__file__).parent / "page"
@@ -60,7 +60,7 @@ def create_app(settings: ServeSettings, *, on_failure=None) -> FastAPI:
     app = FastAPI(title="u2live", version=__version__, lifespan=lifespan,
                   description="Background removal with U2-Net†: still images and whole videos.")
     app.state.pool, app.state.settings = pool, settings
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes, idle_seconds=settings.upload_timeout)
     _add_error_handlers(app)
     _add_routes(app, pool, settings)
     app.mount("/page", StaticFiles(directory=PAGE), name="page")
@@ -102,11 +102,16 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
             if format != "cutout":
                 raise HTTPException(422, f"bg applies to format=cutout, not format={format}")
             _server_background(bg)
-        pool.check_room()
-        data, name = await read_upload(request)
-        work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold, name=name,
-                                 max_pixels=settings.max_pixels)
-        content, media_type = await pool.run(work, data)
+        slot = pool.reserve()  # before the body is read: a request that cannot be served costs no upload
+        try:
+            upload, name = await read_upload(request)
+        except BaseException:
+            slot.release()
+            raise
+        with upload:
+            work = functools.partial(segment_bytes, fmt=format, bg=bg, threshold=threshold, name=name,
+                                     max_pixels=settings.max_pixels)
+            content, media_type = await pool.run(slot, work, upload)
         return Response(content, media_type=media_type)
 
     @app.post("/v1/videos", dependencies=keyed, status_code=202, openapi_extra=BODY_DOC,
@@ -123,7 +128,7 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
         job = jobs.create(options)
         try:
             await upload_to(request, job.input)
-            await run_in_threadpool(probe_video, job.input)
+            await run_in_threadpool(probe_video, job.input, settings.max_pixels)
         except BaseException:
             jobs.delete(job.id)
             raise
@@ -211,6 +216,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TooLargeError)
     async def too_large(request, exc):
         return error(413, str(exc))
+
+    @app.exception_handler(UploadTimeout)
+    async def too_slow(request, exc):
+        return error(408, str(exc), {"Connection": "close"})
 
     @app.exception_handler(InputError)
     async def bad_input(request, exc):

@@ -3,9 +3,9 @@
 rembg's server made a model session per request (memory grew to 137 GB, its #752) and let requests pile up. Here
 the segmenter is created once, in a background thread so that ``/health`` answers while it loads, warmed up with
 one call, and shared by every request and video job. Work runs in a fixed pool of ``workers`` threads, never on
-the event loop; at most ``workers + queue`` calls are admitted at once and the next one is refused at once with
-:class:`BusyError` (a 503 with ``Retry-After``), so a burst costs a bounded amount of memory and no request waits
-unboundedly.
+the event loop; at most ``workers + queue`` requests hold a place at once, taken before their bodies are read, and
+the next one is refused at once with :class:`BusyError` (a 503 with ``Retry-After``), so a burst costs a bounded
+amount of memory and no request waits unboundedly.
 """
 from __future__ import annotations
 
@@ -40,6 +40,20 @@ def serialised(segmenter):
     for name in MODEL_CALLS:  # on the instance, so type(segmenter) and its overrides stay as they are
         setattr(segmenter, name, holding(getattr(segmenter, name)))
     return segmenter
+
+
+class Slot:
+    """A place in the pool (:meth:`ModelPool.reserve`); ``release()`` gives it back, once."""
+
+    def __init__(self, slots: threading.BoundedSemaphore):
+        self._slots, self._held = slots, True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            held, self._held = self._held, False
+        if held:
+            self._slots.release()
 
 
 class ModelPool:
@@ -78,29 +92,26 @@ class ModelPool:
         self.description = self.segmenter.describe()
         self._ready.set()
 
-    def check_room(self) -> None:
-        """BusyError now if :meth:`run` would refuse now: called before a request's body is read, so a burst of
-        uploads the pool cannot take is refused without holding them in memory. (It reserves nothing: ``run``
-        still decides.)"""
-        self._admit()
-        self._slots.release()
-
-    def _admit(self) -> None:
+    def reserve(self) -> Slot:
+        """A place in the pool, taken before a request's body is read (BusyError at once while loading or when
+        ``workers + queue`` places are taken): so at most that many uploads are read at once, and every one that
+        is read has a worker to go to. :meth:`run` frees it when the work ends; :meth:`Slot.release` if the
+        request fails before."""
         if not self.ready:
             raise BusyError("the model is still loading", retry_after=LOADING_RETRY_SECONDS)
         if not self._slots.acquire(blocking=False):
             raise BusyError("the server is busy: too many requests in progress")
+        return Slot(self._slots)
 
-    async def run(self, fn: Callable, *args):
-        """``fn(segmenter, *args)`` in the pool; BusyError at once while loading or when the pool is full."""
-        self._admit()
+    async def run(self, slot: Slot, fn: Callable, *args):
+        """``fn(segmenter, *args)`` in the pool, in the place ``slot`` reserved."""
         try:
             future = self._executor.submit(fn, self.segmenter, *args)
         except BaseException:
-            self._slots.release()
+            slot.release()
             raise
         # released when the work ends, not when the client goes: a disconnect cannot over-fill the pool
-        future.add_done_callback(lambda _done: self._slots.release())
+        future.add_done_callback(lambda _done: slot.release())
         return await asyncio.wrap_future(future)
 
     def close(self) -> None:

@@ -9,8 +9,9 @@ MIB = 1024 * 1024
 @dataclass(frozen=True)
 class ServeSettings:
     """``model``: keyword arguments of :func:`u2live.backends.create`. ``workers``: model calls and video jobs that
-    run at once. ``queue``: image requests that may wait beyond those (more get 503). ``max_jobs``: video jobs
-    queued or running (more get 503). ``result_ttl``: seconds a finished job's result is kept."""
+    run at once. ``queue``: image requests that may wait beyond those (more get 503; a place is taken before the
+    body is read). ``max_jobs``: video jobs uploading, queued or running (more get 503). ``result_ttl``: seconds
+    a finished job's result is kept. ``upload_timeout``: seconds an upload may send nothing (408)."""
 
     model: dict = field(default_factory=dict)
     workers: int = 1
@@ -20,3 +21,4 @@ class ServeSettings:
     max_jobs: int = 4
     result_ttl: float = 3600.0
     api_key: str | None = None
+    upload_timeout: float = 10.0

@@ -1,15 +1,21 @@
-"""Request bodies within limits, and images decoded from bytes the way ``u2live segment`` decodes files.
+"""Request bodies within limits of size and time, and images decoded the way ``u2live segment`` decodes files.
 
-The size limit is enforced while the body arrives (an ASGI middleware counting bytes), so an oversized upload is
-refused before it is held in memory or on disk; a ``Content-Length`` over the limit is refused before reading at
-all. An image's pixel count is read from its header and checked before any pixel is decoded, so a small file that
-would decode into gigabytes (a decompression bomb) costs nothing. Client file names are never used: uploads are
-stored under names this server makes.
+What a client can cost is bounded before its bytes arrive: the size limit is enforced while the body arrives (an
+ASGI middleware counting bytes; a ``Content-Length`` over the limit is refused before reading at all), and so is
+time: a body that sends nothing for ``idle_seconds`` (a client that sent its headers and went quiet), or that
+arrives slower than :data:`MIN_UPLOAD_RATE` on average once ``idle_seconds`` have passed (one byte now and then),
+is cut off with 408. An image body is spooled to a temporary file beyond :data:`SPOOL_BYTES`, so a queued upload
+holds ~1 MiB of memory however large it is, and its pixel count is read from its header before any pixel is
+decoded (:func:`u2live.images.read_rgb`). Client file names are never used: uploads are stored under names this
+server makes.
 """
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
+import tempfile
+import time
 from pathlib import Path, PureWindowsPath
 
 import numpy as np
@@ -20,14 +26,26 @@ from ..errors import InputError, TooLargeError
 from ..images import read_rgb
 
 NO_BODY = "the request has no file: send it as the multipart field 'file' or as the request body"
+#: the slowest average a body may arrive at, once its first idle_seconds are over: 200 MiB take under 2 hours
+MIN_UPLOAD_RATE = 32 * 1024
+#: what an upload keeps in memory; the rest waits in a temporary file (TMPDIR) until a worker reads it
+SPOOL_BYTES = 1 << 20
+
+
+class UploadTimeout(InputError):
+    """A request body stalled, or arrived too slowly (answered 408)."""
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes raises :class:`TooLargeError` (answered 413)."""
+    """ASGI middleware: a request body over ``limit`` bytes raises :class:`TooLargeError` (answered 413); one that
+    stalls for ``idle_seconds``, or averages under :data:`MIN_UPLOAD_RATE` after that, raises
+    :class:`UploadTimeout` (408). Once the body is complete, ``receive`` is passed through untouched (it then only
+    says whether the client went away)."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app, limit: int, idle_seconds: float = 10.0):
         self.app = app
         self.limit = limit
+        self.idle = idle_seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -35,17 +53,31 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.limit:
             return await _refuse(send, self._message())
-        seen = 0
+        seen, started, complete = 0, time.monotonic(), False
 
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
+        async def guarded_receive():
+            nonlocal seen, complete
+            if complete:
+                return await receive()
+            message = await self._next(receive)
             seen += len(message.get("body", b""))
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
             if seen > self.limit:
                 raise TooLargeError(self._message())
+            elapsed = time.monotonic() - started
+            if not complete and elapsed > self.idle and seen < MIN_UPLOAD_RATE * elapsed:
+                raise UploadTimeout(f"the upload arrived at {seen / elapsed / 1024:.1f} KiB/s on average, under "
+                                    f"this server's minimum of {MIN_UPLOAD_RATE // 1024} KiB/s; cut off")
             return message
 
-        await self.app(scope, counted_receive, send)
+        await self.app(scope, guarded_receive, send)
+
+    async def _next(self, receive):
+        try:
+            return await asyncio.wait_for(receive(), timeout=self.idle)
+        except asyncio.TimeoutError:
+            raise UploadTimeout(f"the upload sent nothing for {self.idle:g} s; cut off "
+                                "(--upload-timeout)") from None
 
     def _message(self) -> str:
         return f"the upload is over this server's limit of {self.limit / 2**20:g} MiB (--max-upload-mb)"
@@ -82,14 +114,26 @@ def _copy(file, path: Path) -> int:
         return out.tell()
 
 
-async def read_upload(request) -> tuple[bytes, str]:
-    """The request's file (multipart field ``file``, else the raw body) as bytes, and the name to report it by:
-    the base name the client gave (never used as a path), else ``upload``."""
+async def read_upload(request) -> tuple[object, str]:
+    """The request's file (multipart field ``file``, else the raw body) as a binary file (in memory up to
+    :data:`SPOOL_BYTES`, then on disk; the caller closes it), and the name to report it by: the base name the
+    client gave (never used as a path), else ``upload``."""
     upload = await _multipart_file(request)
-    data = await upload.read() if upload is not None else await request.body()
-    if not data:
+    if upload is not None:
+        file, name = upload.file, client_name(upload.filename)
+    else:
+        file, name = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES), "upload"
+        try:
+            async for chunk in request.stream():
+                file.write(chunk)  # page cache: brief, as upload_to's writes
+        except BaseException:
+            file.close()
+            raise
+    if file.seek(0, 2) == 0:
+        file.close()
         raise InputError(NO_BODY)
-    return data, client_name(upload.filename if upload is not None else None)
+    file.seek(0)
+    return file, name
 
 
 def client_name(filename: str | None) -> str:
@@ -112,7 +156,7 @@ async def _multipart_file(request):
 
 
 def decode_image(file, max_pixels: int) -> np.ndarray:
-    """[H, W, 3] uint8 RGB of an uploaded image (bytes or a binary file), read as :func:`u2live.images.read_rgb`
+    """[H, W, 3] uint8 RGB of an uploaded image (a binary file, or bytes), read as :func:`u2live.images.read_rgb`
     reads a file: allowed formats only, the pixel count checked from the header before decoding."""
     return read_rgb(io.BytesIO(file) if isinstance(file, bytes) else file, max_pixels=max_pixels,
                     name="the upload")

@@ -10,15 +10,15 @@ from contextlib import ExitStack
 
 from PIL import Image
 
-from ..errors import InputError
+from ..errors import InputError, TooLargeError
 from .jobs import Job, check_input_size
 from .uploads import decode_image
 
 
-def segment_bytes(segmenter, data: bytes, *, fmt: str, bg: str | None, threshold: float, name: str,
+def segment_bytes(segmenter, data, *, fmt: str, bg: str | None, threshold: float, name: str,
                   max_pixels: int) -> tuple[bytes, str]:
-    """The encoded result of one uploaded image and its media type: the Python API's functions (what
-    ``u2live segment`` writes), ``box`` as its JSON record, the rest as PNG."""
+    """The encoded result of one uploaded image (a binary file, or bytes) and its media type: the Python API's
+    functions (what ``u2live segment`` writes), ``box`` as its JSON record, the rest as PNG."""
     from ..api import cutout_of, mask_of
     from ..salient import box_record, highlight
 
@@ -52,7 +52,8 @@ def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
 
     options = job.options
     with ExitStack() as stack:
-        source = stack.enter_context(FileSource(str(job.input), live=False))
+        source = stack.enter_context(FileSource(str(job.input), live=False, name="the upload",
+                                                max_pixels=max_pixels))
         check_input_size(job, max_pixels, source.info.width, source.info.height)
         limit = options.get("max_frames")
         total = source.info.frames
@@ -69,13 +70,21 @@ def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
                    stop_event=job.stop, on_frame=done_one)
 
 
-def probe_video(path) -> None:
-    """InputError unless ``path`` holds a video stream FFmpeg can open (checked before the job is queued)."""
+def probe_video(path, max_pixels: int) -> None:
+    """InputError unless ``path`` holds a video stream FFmpeg can open, with frames of at most ``max_pixels``
+    (checked before the job is queued, from the headers: FFmpeg is told the limit, so a picture sent as a video is
+    not decoded to learn its size, and its first frame is refused at its header)."""
     import av
 
+    from ..sources.base import open_video
+
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_video(path, max_pixels=max_pixels, name="upload", metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise InputError("the upload has no video stream")
+            next(container.decode(video=0), None)
+    except av.ArgumentError as err:  # what a decoder told max_pixels says of a larger frame
+        raise TooLargeError(f"the upload's frames are over this server's limit of {max_pixels / 1e6:g} Mpx, "
+                            "or their size is invalid") from err
     except (av.FFmpegError, OSError) as err:
         raise InputError("the upload is not a video FFmpeg can read") from err
