@@ -47,8 +47,8 @@ sys.path.insert(0, str(REPO))
 DATA = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data"
 CLIPS = REPO / "benchmarks/.clips"
 RESULTS = REPO / "benchmarks/results"
-#: webcam's defaults: --backend auto, --precision auto (int8 on the CPU), --size auto (measured at start)
-DEFAULTS = {"weights": None, "model": "u2netp", "size": "auto", "backend": "auto", "precision": None}
+#: webcam's defaults: --model auto, --backend auto, --precision auto (int8 on the CPU), --size auto
+DEFAULTS = {"weights": None, "model": "auto", "size": "auto", "backend": "auto", "precision": None}
 VCAM_BACKEND = "u2live-bench-recording"
 # The source plays from the moment it opens, as a camera does, while the model loads and warms up (ORT's first
 # int8 call takes ~2 s here): the clip runs this much longer than the span measured, which starts at the first

@@ -33,7 +33,7 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
     On the CPU the model computes on every core at a lower priority than the picture (it takes what the picture
     leaves), and --size auto (the default) measures it at start: the largest size refreshing masks at >= 8 Hz
     beside the picture, down to 160. A recording (-o) is encoded with x264's ultrafast preset, to keep up beside
-    the model (files ~2.5x larger than u2live video's, which has the time for the medium preset).
+    the model (files ~2.5x larger than u2live video's, at the veryfast preset).
     """
     if not (vcam or preview or output or rtmp):
         raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")

@@ -16,11 +16,13 @@ from .base import Sink, with_channels
 from .encoding import VideoCodec, VideoEncoder
 from .space import SpaceGuard
 
-H264 = dict(codec="libx264", pix_fmt="yuv420p", options={"preset": "medium", "crf": 18})
+H264 = dict(codec="libx264", pix_fmt="yuv420p", options={"preset": "veryfast", "crf": 18})
 # A live recording must keep up with the camera beside the model: at 1280x720 on one core of the 2-core EPYC x264
 # took 56 ms a frame at medium, 31 at veryfast, 9 at ultrafast (benchmarks/results/live-profile.json), and 30 FPS
 # leaves ~33 ms a frame for everything. Ultrafast at the same CRF keeps the picture and costs disk (files ~2.5x
-# larger); offline work (u2live video) has the time and keeps medium.
+# larger). Offline work (u2live video) takes veryfast: on Megamind at 1280x720, CRF 18, one thread, 22 ms of CPU a
+# frame against medium's 55, and a file no larger (497 KB against 549 for 60 frames): medium alone would take more
+# than the whole 2-core budget of a 25 FPS run, and it left a GPU run waiting on the encoder.
 LIVE_H264_PRESET = "ultrafast"
 VP9 = dict(options={"crf": 30, "b": 0, "deadline": "good", "cpu-used": 4, "row-mt": 1})
 OPAQUE = {
