@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from u2live.bench.machine import describe
+from u2live.bench.table import RATIO_NOTE, row_fps
 from u2live.stats import STAGES  # the package's stage names, in pipeline order
 
 COLOURS = {"reference": "#7f7f7f", "model": "#1f77b4", "offline": "#2ca02c", "live": "#ff7f0e",
@@ -40,13 +42,12 @@ def label(row: dict) -> str:
 
 
 def machine_line(machine: dict, *, note: bool = True) -> str:
-    gpu = machine.get("gpu")
-    gpu_text = f"{gpu['name']} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})" if gpu else "no GPU"
+    """The machine as the run recorded it (u2live.bench.machine.describe: CPU and its vector instructions, cores,
+    GPU, load), and the libraries measured."""
     versions = machine.get("versions", {})
     libs = ", ".join(f"{name} {versions[name]}" for name in ("torch", "onnxruntime", "av") if versions.get(name))
-    line = (f"{machine.get('cpu')}, {machine.get('cores_usable') or machine.get('cores_logical')} cores, "
-            f"{machine.get('ram_gb')} GiB RAM, {gpu_text}; {libs}")
-    return f"{line}. {machine['note']}" if note and machine.get("note") else line
+    cuda = f", CUDA {machine['gpu'].get('cuda')}" if machine.get("gpu") else ""
+    return f"{describe(machine if note else {**machine, 'note': None})}{cuda}; {libs}"
 
 
 def _fmt(value, digits: int, suffix: str = "") -> str:
@@ -54,13 +55,13 @@ def _fmt(value, digits: int, suffix: str = "") -> str:
 
 
 def results_table(rows: list[dict]) -> list[str]:
-    lines = ["| what | backend | precision | size | batch | FPS | × reference | p50 ms | p99 ms | peak RSS MB |",
+    lines = ["| what | backend | precision | size | batch | FPS | FPS / reference FPS | p50 ms | p99 ms | peak RSS MB |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         if row.get("skipped"):
             continue
         lines.append(f"| {kind(row)} | {row['backend']} | {row['precision']} | {row['size']} | {row['batch']} "
-                     f"| {_fmt(row.get('fps'), 2)} | {_fmt(row.get('ratio_to_reference'), 2, '×')} "
+                     f"| {_fmt(row_fps(row), 2)} | {_fmt(row.get('ratio_to_reference'), 2, '×')} "
                      f"| {_fmt(row.get('latency_ms_p50'), 0)} | {_fmt(row.get('latency_ms_p99'), 0)} "
                      f"| {_fmt(row.get('peak_rss_mb'), 0)} |")
     return lines
@@ -73,7 +74,7 @@ def stages_table(rows: list[dict]) -> list[str]:
     lines = ["| pipeline | " + " | ".join(STAGES) + " | FPS |", "| --- |" + " ---: |" * (len(STAGES) + 1)]
     for row in pipeline:
         cells = " | ".join(_fmt(row["stage_ms"].get(name), 1) for name in STAGES)
-        lines.append(f"| {label(row)} | {cells} | {_fmt(row.get('fps'), 2)} |")
+        lines.append(f"| {label(row)} | {cells} | {_fmt(row_fps(row), 2)} |")
     return lines
 
 
@@ -90,9 +91,8 @@ def markdown(report: dict) -> str:
 
 def notes(report: dict) -> list[str]:
     """What the table's figures mean, what was not measured and why, and the paper's figure for context."""
-    lines = ["× reference: FPS over the authors' FP32 eager model (their preprocessing, 320×320, batch 1) measured "
-             "in the same run. Model latency is per call (a whole batch); pipeline latency is capture-to-sink, "
-             "live path only.",
+    lines = [RATIO_NOTE + " Live rows' FPS: frames delivered per second of the camera's time.",
+             "Model latency is per call (a whole batch); pipeline latency is capture-to-sink, live paths only.",
              "Model-only rows are timed round-robin with the reference, one call each per round, so changes in the "
              "machine's load touch them alike; pipeline rows run one after another.",
              "Peak RSS: the process's peak while the row ran; every configuration stays loaded for the whole run, "
@@ -112,16 +112,16 @@ def plot_fps(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    rows = [row for row in report["results"] if row.get("fps")]
+    rows = [row for row in report["results"] if row_fps(row)]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))
     y = range(len(rows))[::-1]
-    ax.barh(list(y), [row["fps"] for row in rows], color=[COLOURS[kind(row)] for row in rows])
+    ax.barh(list(y), [row_fps(row) for row in rows], color=[COLOURS[kind(row)] for row in rows])
     for yi, row in zip(y, rows, strict=True):
-        ax.text(row["fps"], yi, f" {row['fps']:.2f} ({row.get('ratio_to_reference', 0):.2f}×)", va="center",
-                fontsize=8)
+        ratio = f" ({row['ratio_to_reference']:.2f}× the reference's FPS)" if row.get("ratio_to_reference") else ""
+        ax.text(row_fps(row), yi, f" {row_fps(row):.2f}{ratio}", va="center", fontsize=8)
     ax.set_yticks(list(y), [label(row) for row in rows], fontsize=8)
-    ax.set_xlabel("frames per second (higher is better)")
-    ax.set_xlim(0, max(row["fps"] for row in rows) * 1.3)
+    ax.set_xlabel("frames per second (higher is better; live: delivered, at most the camera's)")
+    ax.set_xlim(0, max(row_fps(row) for row in rows) * 1.6)
     ax.set_title(f"u2live bench: U2-Net† FPS\n{machine_line(report['machine'], note=False)}", fontsize=9)
     ax.legend(handles=[Patch(color=c, label=k) for k, c in COLOURS.items()], fontsize=8, loc="lower right")
     paper = report.get("paper")

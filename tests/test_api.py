@@ -98,16 +98,18 @@ def test_bad_images_raise_the_documented_error(model, tmp_path):
             model.mask(bad)
 
 
-def test_video_runs_the_whole_clip_with_the_cli_options_and_precision(tmp_path, write_clip):
-    """Model.video runs what `u2live video` runs: INT8 on the CPU under precision auto (still images stay FP32, as
-    `u2live segment`), the whole clip with the CLI's options."""
+def test_video_runs_what_u2live_video_runs_with_the_cli_options(tmp_path, write_clip):
+    """Model.video runs the network and precision `u2live video` runs by default (--model auto, INT8 on the CPU)
+    while still images stay U2-Net† at FP32, as `u2live segment`; the whole clip with the CLI's options."""
     import av
 
     clip = write_clip(tmp_path / "in.mp4", frames=6, size=(96, 64))
     with u2live.load(backend="cpu", size=64) as model:
         stats = model.video(clip, tmp_path / "out.mp4", bg="color:0,0,255", smoothing="none")
-        assert model.segmenter.precision == "fp32" and model.video_segmenter().precision == "int8"
-        assert "int8" in stats.backend and model.video_segmenter() is model.video_segmenter()  # loaded once
+        video = model.video_segmenter()
+        assert (model.segmenter.model, model.segmenter.precision) == ("u2netp", "fp32")
+        assert video.describe().startswith("auto: ") and video.precision == "int8" and stats.backend.startswith("auto")
+        assert model.video_segmenter() is video  # loaded once
         assert model.video(clip, tmp_path / "matte.mp4", mode="matte", max_frames=3).frames == 3
         with pytest.raises(ValueError, match="nothing to write to"):
             model.video(clip)
@@ -115,5 +117,5 @@ def test_video_runs_the_whole_clip_with_the_cli_options_and_precision(tmp_path, 
     with av.open(str(tmp_path / "out.mp4")) as container:
         frames = list(container.decode(video=0))
     assert len(frames) == 6 and (frames[0].width, frames[0].height) == (96, 64)
-    with u2live.load(backend="cpu", size=64, precision="fp32") as exact:
-        assert exact.video_segmenter() is exact.segmenter  # an explicit precision is kept for video too
+    with u2live.load(backend="cpu", size=64, precision="fp32", model="u2netp") as exact:
+        assert exact.video_segmenter() is exact.segmenter  # an explicit model and precision hold for video too

@@ -99,7 +99,9 @@ def test_padded_batch():
 def test_cpu_backend_matches_torch_reference(batch):
     with backends.create("cpu", size=320) as cpu, backends.create("torch", size=320) as eager:
         assert "onnxruntime" in cpu.describe()
-        np.testing.assert_allclose(cpu.infer(batch), eager.infer(batch), atol=1e-4)
+        # two runtimes through ~120 float32 convolutions: 5.5e-5 measured on AVX-512, 1.0e-4 for the same pair on
+        # AVX2 (tests/test_export.py); 3e-4 is 1/13 of one 8-bit gray level (benchmarks/results/tolerances.md)
+        np.testing.assert_allclose(cpu.infer(batch), eager.infer(batch), atol=3e-4)
         frames = torch.from_numpy(np.stack([np.full((90, 120, 3), 200, np.uint8)] * 2))  # [2, H, W, 3]
         assert cpu.predict_frames(frames).shape == (2, 320, 320)
 

@@ -24,7 +24,10 @@ def test_rewritten_graph_gives_the_same_masks(graphs, reference_dir):
     batch = to_model_input([read_rgb(p) for p in images], 96)  # [2, 3, 96, 96]: the batch axis stays dynamic
     plain, rewritten = (session(path, 1).run(None, {export.INPUT_NAME: batch})[0] for path in graphs)
     assert rewritten.shape == plain.shape == (2, 1, 96, 96)
-    assert np.abs(rewritten - plain).max() < 1e-5 and plain.std() > 0.1  # a real mask, not a constant
+    # The rewrites change the summation order, and ONNX Runtime's kernels differ by CPU: measured 1.16e-5 here on
+    # AVX-512 (AMD and Intel alike; under 1e-5 on AVX2), 2.1e-5 at most over all 18 images at 320
+    # (benchmarks/results/tolerances.md). 1e-4 leaves 5x that and is still 1/39 of one 8-bit gray level.
+    assert np.abs(rewritten - plain).max() < 1e-4 and plain.std() > 0.1  # a real mask, not a constant
 
 
 def test_rewritten_graph_has_no_shape_arithmetic(graphs):

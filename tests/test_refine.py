@@ -75,7 +75,9 @@ def test_guided_filter_is_he_et_al(crop, guide):
 def test_upsample_is_opencv_bilinear():
     mask = torch.rand(40, 40)
     ours = upsample_mask(mask, 66, 90).numpy()
-    assert np.abs(ours - cv2.resize(mask.numpy(), (90, 66), interpolation=cv2.INTER_LINEAR)).max() < 1e-5
+    # the same interpolation in two libraries' SIMD kernels: 2.2e-6 to 3.3e-6 measured with torch's default, AVX2 and
+    # AVX-512 kernels (benchmarks/results/tolerances.md); 3e-5 leaves 9x that, 1/130 of one 8-bit gray level
+    assert np.abs(ours - cv2.resize(mask.numpy(), (90, 66), interpolation=cv2.INTER_LINEAR)).max() < 3e-5
 
 
 @pytest.fixture(scope="module")

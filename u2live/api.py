@@ -22,7 +22,8 @@ import numpy as np
 
 from .closing import Closing
 from .errors import InputError
-from .options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SIZE, DEFAULT_SMOOTHING, VIDEO_PRECISION
+from .options import (DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SIZE, DEFAULT_SMOOTHING, STILL_MODEL, VIDEO_MODEL,
+                      VIDEO_PRECISION)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -33,10 +34,12 @@ if TYPE_CHECKING:
 ImageLike = Union[str, "os.PathLike[str]", "Image.Image", np.ndarray]
 
 
-def load(*, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_SIZE, model: str = "u2netp",
+def load(*, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_SIZE, model: str | None = None,
          weights: str | os.PathLike | None = None, log=None) -> Model:
     """A ready :class:`Model`; the options are the CLI's ``--backend``, ``--precision``, ``--size``, ``--model``
-    and ``--weights``. ``log`` receives one-line messages (default: stderr)."""
+    and ``--weights``, with the CLI's defaults (``model=None``: U2-Net† for still images as ``u2live segment``,
+    ``--model auto`` for :meth:`Model.video` as ``u2live video``). ``log`` receives one-line messages (default:
+    stderr)."""
     return Model(backend=backend, precision=precision, size=size, model=model, weights=weights, log=log)
 
 
@@ -44,21 +47,25 @@ class Model(Closing):
     """U2-Net† loaded once (:func:`load`). Every method may be called any number of times, from one thread at a
     time (calls are serialised by a lock). ``with u2live.load() as model:`` releases it at the end.
 
-    Under ``precision="auto"`` still images run at the backend's own default (FP32 on the CPU, as ``u2live
-    segment``) and :meth:`video` at the precision ``u2live video`` takes there (INT8 on the CPU, ``VIDEO_PRECISION``):
-    that second model is loaded on the first call of :meth:`video` and kept."""
+    Each method runs what the matching command runs with the same options: still images U2-Net† (``model=None``)
+    at the backend's own precision (FP32 on the CPU), as ``u2live segment``; :meth:`video` the network and
+    precision of ``u2live video`` (``--model auto``, INT8 on the CPU: ``options.VIDEO_MODEL``,
+    ``VIDEO_PRECISION``), loaded on its first call, on the backend already chosen, and kept. An explicit ``model``
+    or ``precision`` holds for both."""
 
     def __init__(self, *, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_SIZE,
-                 model: str = "u2netp", weights: str | os.PathLike | None = None, log=None):
+                 model: str | None = None, weights: str | os.PathLike | None = None, log=None):
         from . import backends
         from .options import segmenter_options
 
-        options = segmenter_options(weights=None if weights is None else str(weights), model=model, size=size,
-                                    backend=backend, precision=precision)
+        weights = None if weights is None else str(weights)
+        options = segmenter_options(weights=weights, model=model or STILL_MODEL, size=size, backend=backend,
+                                    precision=precision)
         self.segmenter: Segmenter = backends.create(log=log, **options)
-        self._video_precision = VIDEO_PRECISION.get(self.segmenter.name) if precision == "auto" else None
+        self._video = segmenter_options(weights=weights, model=model or VIDEO_MODEL, size=size,
+                                        backend=self.segmenter.name, precision=precision)
         self._video_segmenter: Segmenter | None = None
-        self._options, self._log = options, log
+        self._model, self._log = options["model"], log
         self._lock = threading.Lock()
 
     def mask(self, image: ImageLike) -> np.ndarray:
@@ -104,16 +111,16 @@ class Model(Closing):
                            overwrite=overwrite, segmenter=self.video_segmenter())
 
     def video_segmenter(self) -> Segmenter:
-        """The model :meth:`video` runs: the one loaded, unless ``u2live video`` would run this backend at another
-        precision under --precision auto (INT8 on the CPU); that one is loaded once, on the backend already
-        chosen."""
-        if self._video_precision is None or self._video_precision == self.segmenter.precision:
+        """The model :meth:`video` runs, as ``u2live video`` would with this model's options: the one loaded when
+        that is the same network at the same precision, else one loaded once (INT8 on the CPU, ``--model auto``
+        by default)."""
+        precision = self._video.get("precision") or VIDEO_PRECISION.get(self.segmenter.name)
+        if self._video["model"] == self._model and precision in (None, self.segmenter.precision):
             return self.segmenter
         if self._video_segmenter is None:
             from . import backends
 
-            options = {**self._options, "backend": self.segmenter.name, "precision": self._video_precision}
-            self._video_segmenter = backends.create(log=self._log, **options)
+            self._video_segmenter = backends.create(log=self._log, auto_precision=VIDEO_PRECISION, **self._video)
         return self._video_segmenter
 
     def describe(self) -> str:
