@@ -33,34 +33,51 @@ MARK = "FIRSTRUN"
 
 
 def child(argv: list[str]) -> None:
-    """``u2live ARGV`` with a timestamp printed on stderr when the source opens and when the first frame is out."""
-    import tqdm
-
+    """``u2live ARGV`` with a timestamp printed on stderr when the source opens and when the first frame is out.
+    Nothing is imported before u2live's CLI would import it: tqdm and u2live.sources are wrapped as they load."""
     def mark(what: str) -> None:
         print(f"{MARK} {what} {time.time():.4f}", file=sys.stderr, flush=True)
 
-    update, seen = tqdm.tqdm.update, []
+    def first_update(update):
+        seen = []
 
-    def first_update(self, n=1):
-        if not seen:
-            seen.append(mark("frame"))
-        return update(self, n)
+        def wrapped(self, n=1):
+            if not seen:
+                seen.append(mark("frame"))
+            return update(self, n)
+        return wrapped
 
-    tqdm.tqdm.update = first_update
-    import u2live.sources as sources  # torch-free; u2live.job takes open_source from it when imported
+    def opened(open_source):
+        def wrapped(*args, **kwargs):
+            source = open_source(*args, **kwargs)
+            mark("source")
+            return source
+        return wrapped
 
-    open_source = sources.open_source
-
-    def opened(*args, **kwargs):
-        source = open_source(*args, **kwargs)
-        mark("source")
-        return source
-
-    sources.open_source = opened
+    sys.meta_path.insert(0, _Patching({"tqdm.std": lambda m: setattr(m.tqdm, "update", first_update(m.tqdm.update)),
+                                       "u2live.sources": lambda m: setattr(m, "open_source",
+                                                                           opened(m.open_source))}))
     sys.argv = ["u2live", *argv]
     from u2live.cli import main
 
     main()
+
+
+class _Patching:
+    """An import hook: ``patches[name](module)`` right after module ``name`` has run (before anyone uses it)."""
+
+    def __init__(self, patches: dict):
+        self.patches = patches
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.patches:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name, path)
+        run, patch = spec.loader.exec_module, self.patches.pop(name)
+        spec.loader.exec_module = lambda module: (run(module), patch(module))
+        return spec
 
 
 #: (name, u2live arguments, the cache to use: "fresh" or "reuse" the previous row's, when to send SIGINT or None)
