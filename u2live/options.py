@@ -63,7 +63,7 @@ def model_options(command=None, *, only: tuple[str, ...] = ("weights", "model", 
         click.option("--size", type=SIZE, default=320, show_default=True, callback=_check_size,
                      help="Inference size in pixels, a positive multiple of 32 up to 1024 (smaller is faster); auto "
                           "(webcam's default), live only: the largest that refreshes masks at >= 8 Hz here, "
-                          "measured at start."),
+                          "measured while running (it starts at the size remembered for this machine, else 160)."),
         click.option("--backend", type=click.Choice(backend_choices()), default="auto", show_default=True,
                      help="Inference backend; auto picks the fastest that works here and says which."),
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,

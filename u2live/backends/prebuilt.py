@@ -23,11 +23,13 @@ from ..catalog import ASSETS, BUNDLED
 from . import engine_cache, onnx_rewrite
 from .int8_recipe import RECIPE, reduce_range
 
-#: What is built ahead and shipped, (model, size, precision): the live sizes (webcam --size auto) in INT8, video's
-#: default (INT8 at 320) among them, and FP32 at 320 (still images, the Python API). One line per model here.
+#: What is built ahead and shipped, (model, size, precision): U2-Net†'s live sizes (webcam --size auto) in INT8,
+#: video's default (INT8 at 320) among them, and FP32 at 320 (still images, the Python API); the person model as
+#: --model auto runs it on the CPU (FP32 at the size it was trained at). One line per model here.
 PREBUILT: tuple[tuple[str, int, str], ...] = (
     *(("u2netp", size, "int8") for size in SIZES),
     ("u2netp", 320, "fp32"),
+    ("selfie", 256, "fp32"),
 )
 GRAPHS = ASSETS / "graphs"
 

@@ -6,7 +6,7 @@ import click
 from ..options import video_options
 
 
-@click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured at start (u2live.adaptive)
+@click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured while running (u2live.adaptive)
 @click.option("--source", "source_spec", default="0", show_default=True, metavar="0|/dev/videoN|FILE|URL",
               help="Camera index, V4L2 device, stream URL, or a video file standing in for a camera "
                    "(paced at its own frame rate).")
@@ -31,9 +31,10 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
     stops and closes every output cleanly.
 
     On the CPU the model computes on every core at a lower priority than the picture (it takes what the picture
-    leaves), and --size auto (the default) measures it at start: the largest size refreshing masks at >= 8 Hz
-    beside the picture, down to 160. A recording (-o) is encoded with x264's ultrafast preset, to keep up beside
-    the model (files ~2.5x larger than u2live video's, at the veryfast preset).
+    leaves). --size auto (the default) starts at once, at the size remembered for this machine and model (160 the
+    first time), and while running moves to the largest size refreshing masks at >= 8 Hz beside the picture (down
+    to 160), remembering it for the next run. A recording (-o) is encoded with x264's ultrafast preset, to keep up
+    beside the model (files ~2.5x larger than u2live video's, at the veryfast preset).
     """
     if not (vcam or preview or output or rtmp):
         raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")
