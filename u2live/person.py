@@ -1,68 +1,78 @@
 """``--model auto``: the person model where a person is in the picture, U2-Net† where none is.
 
 U2-Net† finds what stands out, not who is there: on a call it keeps a candle and drops the speaker's shoulders.
-The person model (:mod:`u2live.selfie_model`) runs on every frame (it is small: a few ms of one core) and says
-whether a person is there; its mask is the answer while one is, and U2-Net†'s mask (exactly what ``--model
-u2netp`` gives) while none is, so a clip of a product on a turntable still gets its salient object.
+Whether a person is there is a face (MediaPipe's BlazeFace, :mod:`u2live.face_detect`) on the person model's
+mask: the person model's mask alone cannot tell, since it marks animals and large objects as person too (a meerkat
+56% of its picture, a horse 17%), and a face alone can be a poster. The person model (:mod:`u2live.selfie_model`,
+a few ms of one core) runs on every frame; the face detector on one frame in ``FACE_EVERY``. The person model's
+mask is the answer while a person is there, U2-Net†'s (exactly what ``--model u2netp`` gives) while none is, so a
+clip of a product on a turntable still gets its salient object.
 
 The choice holds across frames (:class:`PresenceGate`): it starts from the first frame's answer, turns to the
-person model only after a person has been seen in ``ENTER_FRAMES`` frames in a row and back only after
-``LEAVE_FRAMES`` frames without one, so a mask never flips between the two networks from one frame to the next.
+person model only after a person has been seen in ``ENTER_FRAMES`` looks in a row and back only after
+``LEAVE_FRAMES`` looks without one, so a mask never flips between the two networks from one frame to the next.
 Each turn is one stderr line. Still images (:meth:`PersonAwareSegmenter.predict`) are each decided alone.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
-from .backends.base import Segmenter
+from .backends.base import Segmenter, timed_stage
 from .catalog import PERSON_MODELS
 from .errors import BackendError
 from .preprocess import normalise_minmax
 
-#: a person is in the picture when the person model's mask covers at least this share of it (at 0.5): a face at
-#: the far end of a room covers ~0.5%, a head and shoulders on a call 15-40%
-PRESENT_SHARE = 0.01
-#: a person counts as gone below this share (hysteresis: a hand-sized flicker of the mask keeps the decision)
-ABSENT_SHARE = 0.003
-ENTER_FRAMES = 3
-LEAVE_FRAMES = 24  # about a second of video
+#: looks (face detections) in a row that turn the decision: in, after a person is seen in ENTER_FRAMES looks; out,
+#: after none is seen in LEAVE_FRAMES looks (about a second of video at one look in FACE_EVERY frames)
+ENTER_FRAMES = 2
+LEAVE_FRAMES = 8
+#: one look for a face in this many frames of a video: a person does not come and go faster than that, and the
+#: detector's few ms are then spread over the frames between
+FACE_EVERY = 3
+#: the side a frame is shrunk to before the face detector letterboxes it to its own 192x192
+FACE_SIDE = 384
 PERSON_MODEL = PERSON_MODELS[0]  # bundled; u2net_human_seg is 176 MB that users bring
 
 
-def person_share(masks) -> list[float]:
-    """The share of each [S, S] mask (numpy or torch, in [0, 1]) above 0.5."""
-    return [float((mask > 0.5).float().mean()) if hasattr(mask, "float") else float((mask > 0.5).mean())
-            for mask in masks]
+def faces_on_person(faces, mask: np.ndarray, height: int, width: int) -> int:
+    """How many of ``faces`` ((x0, y0, x1, y1, score) in an ``height`` x ``width`` picture) have the person model's
+    ``mask`` ([S, S] in [0, 1], the whole picture) above 0.5 at their centre."""
+    size_y, size_x = mask.shape
+    count = 0
+    for x0, y0, x1, y1, _ in faces:
+        cx = min(max(int((x0 + x1) / 2 * size_x / width), 0), size_x - 1)
+        cy = min(max(int((y0 + y1) / 2 * size_y / height), 0), size_y - 1)
+        count += bool(mask[cy, cx] > 0.5)
+    return count
 
 
 class PresenceGate:
-    """Whether the person model's answer is the one to use, decided with hysteresis over consecutive frames.
+    """Whether the person model's answer is the one to use, decided with hysteresis over consecutive looks.
 
-    ``update(share)`` takes one frame's :func:`person_share` and returns True (use the person model) or False;
-    ``reason`` says why the last turn happened (for the stderr line), ``turned`` whether this frame turned."""
+    ``update(seen)`` takes one look's answer (a person seen or not) and returns True (use the person model) or
+    False; ``reason`` says why the last turn happened (for the stderr line), ``turned`` whether this look turned."""
 
     def __init__(self, *, enter_frames: int = ENTER_FRAMES, leave_frames: int = LEAVE_FRAMES):
         self.enter_frames, self.leave_frames = enter_frames, leave_frames
-        self.person: bool | None = None  # undecided until the first frame
+        self.person: bool | None = None  # undecided until the first look
         self.turned = False
         self.reason = ""
-        self._run = 0  # frames in a row that disagree with the current decision
+        self._run = 0  # looks in a row that disagree with the current decision
 
-    def update(self, share: float) -> bool:
+    def update(self, seen: bool) -> bool:
         self.turned = False
         if self.person is None:
-            self.person = share >= PRESENT_SHARE
-            self.reason = f"{'a person' if self.person else 'no person'} in the first frame ({100 * share:.1f}%)"
-            self.turned = True
+            self.person, self.turned = bool(seen), True
+            self.reason = f"{'a person' if seen else 'no person'} in the first frame"
             return self.person
-        disagrees = share < ABSENT_SHARE if self.person else share >= PRESENT_SHARE
-        self._run = self._run + 1 if disagrees else 0
+        self._run = self._run + 1 if bool(seen) != self.person else 0
         if self._run >= (self.leave_frames if self.person else self.enter_frames):
             self.person, self._run, self.turned = not self.person, 0, True
-            self.reason = (f"a person in {self.enter_frames} frames in a row" if self.person
-                           else f"no person for {self.leave_frames} frames")
+            self.reason = (f"a person seen {self.enter_frames} times in a row" if self.person
+                           else f"no person seen {self.leave_frames} times in a row")
         return self.person
 
 
@@ -77,6 +87,10 @@ class PersonAwareSegmenter(Segmenter):
         super().__init__(model=salient.model, size=salient.size, precision=salient.precision, log=log or salient.log)
         self.model = "auto"
         self.gate = PresenceGate()
+        self.frame = 0  # frames seen by predict_frames: one in FACE_EVERY gets a look for a face
+        from .face_detect import FaceDetector
+
+        self.faces = FaceDetector()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         raise BackendError("--model auto runs two networks with their own preprocessing: call predict or "
@@ -85,13 +99,22 @@ class PersonAwareSegmenter(Segmenter):
     def infer_tensor(self, batch):
         return self.infer(batch)
 
+    def person_in(self, image: np.ndarray, mask: np.ndarray) -> bool:
+        """A face on the person model's ``mask`` of ``image`` ([H, W, 3] uint8, shrunk to FACE_SIDE first)."""
+        height, width = image.shape[:2]
+        scale = min(1.0, FACE_SIDE / max(height, width))
+        small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA) \
+            if scale < 1.0 else image
+        faces = self.faces.detect(small)
+        return faces_on_person(faces, mask, *small.shape[:2]) > 0
+
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Still images, each decided alone: the person model's mask where it finds a person, else U2-Net†'s,
-        min-max normalised as the authors' test script does (the person model's is a probability already).
-        [N, S, S] when the masks share a size (always for one image), else a list of [S, S] masks."""
+        """Still images, each decided alone: the person model's mask where a person is, else U2-Net†'s, min-max
+        normalised as the authors' test script does (the person model's is a probability already). [N, S, S] when
+        the masks share a size (always for one image), else a list of [S, S] masks."""
         people = self.person_segmenter.predict(images)
-        masks = [mask if share >= PRESENT_SHARE else normalise_minmax(self.salient.predict([image]))[0]
-                 for image, mask, share in zip(images, people, person_share(people))]
+        masks = [mask if self.person_in(image, mask) else normalise_minmax(self.salient.predict([image]))[0]
+                 for image, mask in zip(images, people)]
         return np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
 
     def predict_frames(self, images, stats=None):
@@ -99,7 +122,13 @@ class PersonAwareSegmenter(Segmenter):
         import torch
 
         people = self.person_segmenter.predict_frames(images, stats)
-        use_person = [self._decide(share) for share in person_share(people)]
+        use_person = []
+        for image, mask in zip(images, people):
+            if self.frame % FACE_EVERY == 0:
+                with timed_stage(stats, "presence"):
+                    self._decide(self.person_in(_small_rgb(image), mask.float().cpu().numpy()))
+            self.frame += 1
+            use_person.append(bool(self.gate.person))
         if all(use_person):
             return people
         salient = self.salient.predict_frames(images, stats)
@@ -111,13 +140,12 @@ class PersonAwareSegmenter(Segmenter):
         pick = torch.tensor(use_person, device=salient.device)[:, None, None]
         return torch.where(pick, resized, salient)
 
-    def _decide(self, share: float) -> bool:
-        person = self.gate.update(share)
+    def _decide(self, seen: bool) -> None:
+        person = self.gate.update(seen)
         if self.gate.turned:
             which = (f"{self.person_segmenter.model} (the person model)" if person
                      else f"{self.salient.model} (salient objects)")
             self.log(f"u2live: --model auto -> {which}: {self.gate.reason}")
-        return person
 
     def describe(self) -> str:
         return f"auto: {self.person_segmenter.describe()} where a person is, else {self.salient.describe()}"
@@ -145,3 +173,18 @@ def create_auto(make, *, size: int | None = None, precision: str | None = None, 
         salient.close()
         raise
     return PersonAwareSegmenter(person, salient, log=log)
+
+
+def _small_rgb(image) -> np.ndarray:
+    """[H, W, 3] uint8 frame (a torch tensor on any device) -> numpy on the CPU, its longer side at most FACE_SIDE:
+    shrunk on its device first, so a GPU frame comes down small."""
+    import torch
+    import torch.nn.functional as F
+
+    height, width = image.shape[:2]
+    scale = FACE_SIDE / max(height, width)
+    if scale < 1.0 and image.device.type != "cpu":
+        size = (round(height * scale), round(width * scale))
+        image = F.interpolate(image.permute(2, 0, 1)[None].float(), size=size, mode="area")[0]
+        image = image.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
+    return image.cpu().numpy()

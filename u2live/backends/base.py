@@ -87,16 +87,16 @@ class Segmenter(Closing, ABC):
     def predict_frames(self, images: torch.Tensor, stats=None) -> torch.Tensor:
         """[N, H, W, 3] uint8 on ``device`` -> [N, S, S] float32 masks on ``device`` (the model's preprocessing);
         with ``stats`` (a :class:`u2live.stats.PipelineStats`), preprocessing and inference are timed apart."""
-        with _stage(stats, "preprocess"):
+        with timed_stage(stats, "preprocess"):
             batch = to_model_input_tensor(images, self.size, self.input.scheme)  # [N, 3, S, S] float32
-        with _stage(stats, "inference"):
+        with timed_stage(stats, "inference"):
             return self.infer_tensor(batch)
 
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"
 
 
-def _stage(stats, name: str):
+def timed_stage(stats, name: str):
     return stats.stage(name) if stats is not None else contextlib.nullcontext()
 
 
