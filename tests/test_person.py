@@ -6,30 +6,47 @@ import pytest
 import torch
 
 from u2live import backends
-from u2live.person import ABSENT_SHARE, ENTER_FRAMES, LEAVE_FRAMES, PRESENT_SHARE, PresenceGate
-
-SEEN, UNSEEN = PRESENT_SHARE * 10, 0.0
+from u2live.person import ENTER_FRAMES, LEAVE_FRAMES, PresenceGate, faces_on_person
 
 
-def decisions(shares):
+def decisions(seen):
     gate = PresenceGate()
-    return [gate.update(share) for share in shares]
+    return [gate.update(look) for look in seen]
 
 
-def test_the_first_frame_decides_at_once():
-    assert decisions([SEEN]) == [True] and decisions([UNSEEN]) == [False]
+def test_the_first_look_decides_at_once():
+    assert decisions([True]) == [True] and decisions([False]) == [False]
 
 
-def test_a_person_counts_only_after_enough_frames_in_a_row():
-    shares = [UNSEEN] + [SEEN] * (ENTER_FRAMES - 1) + [UNSEEN] + [SEEN] * ENTER_FRAMES
-    assert decisions(shares) == [False] * (2 * ENTER_FRAMES) + [True]
+def test_a_person_counts_only_after_enough_looks_in_a_row():
+    looks = [False] + [True] * (ENTER_FRAMES - 1) + [False] + [True] * ENTER_FRAMES
+    assert decisions(looks) == [False] * (2 * ENTER_FRAMES) + [True]
 
 
 def test_a_brief_loss_of_the_person_keeps_the_person_model():
-    between = (ABSENT_SHARE + PRESENT_SHARE) / 2  # neither present nor gone: no change either way
-    shares = [SEEN] + [UNSEEN] * (LEAVE_FRAMES - 1) + [between] + [UNSEEN] * (LEAVE_FRAMES - 1)
-    assert all(decisions(shares))
-    assert decisions(shares + [UNSEEN])[-1] is False
+    looks = [True] + [False] * (LEAVE_FRAMES - 1) + [True] + [False] * (LEAVE_FRAMES - 1)
+    assert all(decisions(looks))
+    assert decisions(looks + [False])[-1] is False
+
+
+def test_a_face_counts_only_on_the_person_models_mask():
+    mask = np.zeros((256, 256), np.float32)
+    mask[:, :128] = 1.0  # the person model finds someone in the left half of a 200x400 picture
+    left, right = (40, 50, 80, 100, 0.9), (300, 50, 340, 100, 0.9)
+    assert faces_on_person([left], mask, 200, 400) == 1 and faces_on_person([right], mask, 200, 400) == 0
+
+
+def test_animals_and_objects_are_not_people_still_images_of_people_are(reference_dir):
+    """The person model marks a meerkat, a monkey, an alpaca and a horse as person; a face on its mask does not."""
+    from u2live.images import read_rgb
+
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
+        def seen(name):
+            image = read_rgb(reference_dir / "test_images" / name)
+            return auto.person_in(image, auto.person_segmenter.predict([image])[0])
+
+        assert not any(seen(name) for name in ("whisk.png", "im_21.png", "0003.jpg", "horse.jpg", "boat.jpg"))
+        assert all(seen(name) for name in ("0002-01.jpg", "im_14.png"))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +70,7 @@ def test_without_a_person_auto_gives_exactly_u2netp_masks(tree_frames):
 
 def test_with_a_person_auto_runs_the_person_model_and_says_so(megamind):
     with av.open(str(megamind)) as clip:
-        frames = [f.to_ndarray(format="rgb24") for i, f in zip(range(40), clip.decode(video=0)) if i >= 30]
+        frames = [f.to_ndarray(format="rgb24") for i, f in zip(range(42), clip.decode(video=0)) if i >= 30]
     lines = []
     with backends.create("cpu", model="auto", size=160, precision="fp32", log=lines.append) as auto, \
             backends.create("cpu", model="selfie", precision="fp32", log=lines.append) as person:
