@@ -3,8 +3,8 @@ face_detection.pbtxt and face_detection_{short,full}_range.pbtxt, 0.10.21), arou
 :mod:`u2live.face_model`.
 
 Everything here but the network is numpy and OpenCV, whatever runs the network (ONNX Runtime by default, torch, or
-any callable passed as ``network=``): the picture letterboxed into the model's square (ImageToTensorCalculator: keep_aspect_ratio,
-BORDER_ZERO, [-1, 1]); SSD anchors (SsdAnchorsCalculator); raw outputs decoded into boxes and scores
+any callable passed as ``network=``): the picture letterboxed into the model's square (ImageToTensorCalculator:
+keep_aspect_ratio, BORDER_ZERO, [-1, 1]); SSD anchors (SsdAnchorsCalculator); raw outputs decoded into boxes and scores
 (TensorsToDetectionsCalculator); MediaPipe's weighted non-maximum suppression (NonMaxSuppressionCalculator); boxes
 projected back through the letterbox (DetectionProjectionCalculator).
 
