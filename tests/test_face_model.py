@@ -159,10 +159,11 @@ def test_torch_and_onnx_runtime_detectors_agree(reference_dir, detectors):
 def test_the_onnx_graph_is_exported_once_into_the_cache(tmp_path, cases):
     said = []
     first = face_detect.onnx_network("short", directory=tmp_path, log=said.append)
-    assert len(said) == 1 and "exporting short face detector graph" in said[0]
+    assert "exporting short face detector graph" in said[0]
     (graph,) = tmp_path.glob("face-short-*.onnx")
+    told = len(said)
     second = face_detect.onnx_network("short", directory=tmp_path, log=said.append)
-    assert len(said) == 1 and list(tmp_path.glob("*.onnx")) == [graph]  # loaded, not exported again
+    assert len(said) == told and list(tmp_path.glob("*.onnx")) == [graph]  # loaded, not exported again
     x = cases["short"][0][:1].transpose(0, 3, 1, 2).astype(np.float32) * np.float32(2 / 255) - np.float32(1)
     assert all(np.array_equal(a, b) for a, b in zip(first(x), second(x)))
 

@@ -167,12 +167,12 @@ class FaceDetector:
     short range, 128x128), each ``(x0, y0, x1, y1, score)`` in the picture's pixels, best first.
 
     ``min_score`` defaults to the model's own graph's (:data:`MIN_SCORE`). The network runs in ``runtime``
-    ("onnxruntime" on ``threads`` threads, the default: its graph exported once into the engine cache, saying so
-    through ``log``; or "torch" on torch's threads), or is any callable of the :data:`Network` signature passed as
-    ``network``."""
+    ("onnxruntime" on ``threads`` threads, the default: its graph exported once into the engine cache, which takes
+    seconds and is said through ``log`` where one is given; or "torch" on torch's threads), or is any callable of
+    the :data:`Network` signature passed as ``network``."""
 
     def __init__(self, variant: str = "full", *, min_score: float | None = None, runtime: str = "onnxruntime",
-                 threads: int = 1, network: Network | None = None, log: Callable[[str], None] = stderr_line):
+                 threads: int = 1, network: Network | None = None, log: Callable[[str], None] | None = None):
         if variant not in ANCHORS:
             raise InputError(f"unknown face model {variant!r}: expected one of {', '.join(ANCHORS)}")
         if runtime not in RUNTIMES:
@@ -182,7 +182,8 @@ class FaceDetector:
         self.side = ANCHORS[variant][0]
         self.anchors = ssd_anchors(*ANCHORS[variant])
         if network is None:
-            network = torch_network(variant) if runtime == "torch" else onnx_network(variant, threads, log=log)
+            network = (torch_network(variant) if runtime == "torch"
+                       else onnx_network(variant, threads, log=log or (lambda _: None)))
         self.network = network
 
     def tensor(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
