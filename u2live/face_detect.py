@@ -2,9 +2,9 @@
 face_detection.pbtxt and face_detection_{short,full}_range.pbtxt, 0.10.21), around the networks of
 :mod:`u2live.face_model`.
 
-Everything here but the network is numpy and OpenCV, so the same code can drive the network under ONNX Runtime (pass
-``network=``): the picture letterboxed into the model's square (ImageToTensorCalculator: keep_aspect_ratio,
-BORDER_ZERO, [-1, 1]); SSD anchors (SsdAnchorsCalculator); raw outputs decoded into boxes and scores
+Everything here but the network is numpy and OpenCV, whatever runs the network (ONNX Runtime by default, torch, or
+any callable passed as ``network=``): the picture letterboxed into the model's square (ImageToTensorCalculator:
+keep_aspect_ratio, BORDER_ZERO, [-1, 1]); SSD anchors (SsdAnchorsCalculator); raw outputs decoded into boxes and scores
 (TensorsToDetectionsCalculator); MediaPipe's weighted non-maximum suppression (NonMaxSuppressionCalculator); boxes
 projected back through the letterbox (DetectionProjectionCalculator).
 
@@ -14,11 +14,13 @@ projected back through the letterbox (DetectionProjectionCalculator).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
+from .console import stderr_line
 from .errors import InputError
 
 #: per model: the square side; SsdAnchorsCalculator's strides and interpolated_scale_aspect_ratio (``aspect_ratios``
@@ -134,22 +136,30 @@ def torch_network(variant: str) -> Network:
     return run
 
 
-def onnx_network(variant: str, threads: int = 1) -> Network:
-    """The bundled network of ``variant`` exported to ONNX (opset 17, in memory) and run by ONNX Runtime on
-    ``threads`` threads."""
+def onnx_network(variant: str, threads: int = 1, *, log: Callable[[str], None] = stderr_line,
+                 directory: Path | None = None) -> Network:
+    """The bundled network of ``variant`` in ONNX Runtime on ``threads`` threads: exported to ONNX (opset 17) once
+    into the engine cache (``directory``, else :func:`u2live.backends.engine_cache.cache_dir`; the export takes
+    seconds), loaded from there afterwards."""
     import onnxruntime
+    import torch
 
-    from .face_model import load_face, onnx_bytes
+    from .backends import engine_cache
+    from .face_model import FACE_SHA256, OPSET, load_face, onnx_bytes
 
+    fields = {"kind": "face-onnx", "model": variant, "weights": FACE_SHA256[variant], "opset": OPSET,
+              "torch": torch.__version__}
+    path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"face-{variant}", fields, ".onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = threads
-    session = onnxruntime.InferenceSession(onnx_bytes(load_face(variant=variant)), options,
-                                           providers=["CPUExecutionProvider"])
+    session = engine_cache.load_or_build(
+        path, lambda p: onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]),
+        lambda tmp: tmp.write_bytes(onnx_bytes(load_face(variant=variant))), log, f"{variant} face detector graph",
+        action="exporting")
     return lambda x: tuple(session.run(None, {"input": x}))
 
 
-RUNTIMES = {"torch": lambda variant, threads: torch_network(variant),
-            "onnxruntime": onnx_network}
+RUNTIMES = ("onnxruntime", "torch")
 
 
 class FaceDetector:
@@ -157,11 +167,12 @@ class FaceDetector:
     short range, 128x128), each ``(x0, y0, x1, y1, score)`` in the picture's pixels, best first.
 
     ``min_score`` defaults to the model's own graph's (:data:`MIN_SCORE`). The network runs in ``runtime``
-    ("onnxruntime" on ``threads`` threads, the default, or "torch" on torch's threads), or is any callable of the
-    :data:`Network` signature passed as ``network``."""
+    ("onnxruntime" on ``threads`` threads, the default: its graph exported once into the engine cache, which takes
+    seconds and is said through ``log`` where one is given; or "torch" on torch's threads), or is any callable of
+    the :data:`Network` signature passed as ``network``."""
 
     def __init__(self, variant: str = "full", *, min_score: float | None = None, runtime: str = "onnxruntime",
-                 threads: int = 1, network: Network | None = None):
+                 threads: int = 1, network: Network | None = None, log: Callable[[str], None] | None = None):
         if variant not in ANCHORS:
             raise InputError(f"unknown face model {variant!r}: expected one of {', '.join(ANCHORS)}")
         if runtime not in RUNTIMES:
@@ -170,7 +181,10 @@ class FaceDetector:
         self.min_score = MIN_SCORE[variant] if min_score is None else min_score
         self.side = ANCHORS[variant][0]
         self.anchors = ssd_anchors(*ANCHORS[variant])
-        self.network = network or RUNTIMES[runtime](variant, threads)
+        if network is None:
+            network = (torch_network(variant) if runtime == "torch"
+                       else onnx_network(variant, threads, log=log or (lambda _: None)))
+        self.network = network
 
     def tensor(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The network's [1, 3, S, S] input for ``rgb`` and the square it covers (see :func:`letterbox`)."""

@@ -53,6 +53,7 @@ BUNDLED_FACE = {"short": ASSETS / "face_short.pth", "full": ASSETS / "face_full.
 FACE_SHA256 = {"short": "87493d874f1254b47895d34d7c41e13086682774836315efebb37d0d9fdee860",
                "full": "290c3ee1853ad0f5331bd2bd6dde089d2f2eb80520c0d15d8ac9cc2dc0988c21"}
 COORDS = 16  # box (4) and six keypoints (2 each) per anchor
+OPSET = 17  # as the cpu backend exports U2-Net
 
 
 def relu_conv(in_ch: int, out_ch: int) -> nn.Module:
@@ -224,7 +225,7 @@ def load_face(path=None, *, variant: str = "full") -> nn.Module:
     return net.eval()
 
 
-def onnx_bytes(net: nn.Module, opset: int = 17) -> bytes:
+def onnx_bytes(net: nn.Module, opset: int = OPSET) -> bytes:
     """ONNX of a face network for [N, 3, side, side] inputs (the batch axis dynamic); outputs ``regressors`` and
     ``classificators`` as the original's."""
     side = INPUT_SIZE["short" if isinstance(net, ShortRangeDetector) else "full"]
