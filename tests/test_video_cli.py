@@ -116,6 +116,7 @@ def _demuxed_audio_seconds(path):
 
 
 def test_ctrl_c_leaves_a_playable_file_and_exits_130(megamind, tmp_path):
+    """The frames so far, playable, under the partial name (a file's run that is interrupted is not complete)."""
     out = tmp_path / "interrupted.mp4"
     process = subprocess.Popen([sys.executable, "-m", "u2live", "video", str(megamind), "-o", str(out),
                                 "--size", SIZE, "--quiet"], stderr=subprocess.PIPE, text=True)
@@ -126,8 +127,10 @@ def test_ctrl_c_leaves_a_playable_file_and_exits_130(megamind, tmp_path):
     finally:
         process.kill()
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and "u2live: error: interrupted" in stderr
-    frames, width, height, _, _ = probe(out)
+    kept = tmp_path / "interrupted.partial.mp4"
+    assert "Traceback" not in stderr and f"u2live: error: interrupted (the " in stderr and str(kept) in stderr
+    assert not out.exists()
+    frames, width, height, _, _ = probe(kept)
     assert 0 < frames < 270 and (width, height) == (720, 528)
 
 
