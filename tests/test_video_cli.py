@@ -116,6 +116,7 @@ def _demuxed_audio_seconds(path):
 
 
 def test_ctrl_c_leaves_a_playable_file_and_exits_130(megamind, tmp_path):
+    """The frames so far, playable, under the partial name (a file's run that is interrupted is not complete)."""
     out = tmp_path / "interrupted.mp4"
     process = subprocess.Popen([sys.executable, "-m", "u2live", "video", str(megamind), "-o", str(out),
                                 "--size", SIZE, "--quiet"], stderr=subprocess.PIPE, text=True)

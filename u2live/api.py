@@ -58,6 +58,8 @@ class Model(Closing):
         from . import backends
         from .options import segmenter_options
 
+        check_model_args(backend=backend, precision=precision, size=size, model=model or STILL_MODEL,
+                         weights=weights)
         weights = None if weights is None else str(weights)
         options = segmenter_options(weights=weights, model=model or STILL_MODEL, size=size, backend=backend,
                                     precision=precision)
@@ -66,6 +68,7 @@ class Model(Closing):
                                         backend=self.segmenter.name, precision=precision)
         self._video_segmenter: Segmenter | None = None
         self._model, self._log = options["model"], log
+        self._weights = options["weights"]  # an input: video() never writes over it
         self._lock = threading.Lock()
 
     def mask(self, image: ImageLike) -> np.ndarray:
@@ -76,6 +79,7 @@ class Model(Closing):
     def cutout(self, image: ImageLike, *, bg: str | None = None) -> np.ndarray:
         """The image with its mask as alpha: [H, W, 4] uint8 RGBA, straight alpha (colour not multiplied by it).
         ``bg`` (``color:R,G,B``, ``#RRGGBB``, an image path, ``blur``) composites onto it instead: [H, W, 3]."""
+        check_bg(bg, optional=True)
         rgb = as_rgb(image)
         return cutout_of(rgb, self.mask(rgb), bg)
 
@@ -83,12 +87,14 @@ class Model(Closing):
         """The ``--format box`` record: ``{"image", "width", "height", "threshold", "box", "regions"}``."""
         from .salient import box_record
 
+        check_threshold(threshold)
         return box_record(name, self.mask(image), threshold)
 
     def highlight(self, image: ImageLike, *, threshold: float = 0.5) -> np.ndarray:
         """[H, W, 3] uint8: the salient object emphasised (background dimmed and desaturated, outline and box)."""
         from .salient import highlight
 
+        check_threshold(threshold)
         rgb = as_rgb(image)
         return highlight(rgb, self.mask(rgb), threshold)
 
@@ -104,11 +110,12 @@ class Model(Closing):
 
         if output is None and rtmp is None:
             raise InputError("nothing to write to: give output and/or rtmp")
+        check_video_args(bg=bg, mode=mode, smoothing=smoothing, max_frames=max_frames, batch=batch)
         with self._lock:
             return run_job(str(input), live=False, output=None if output is None else Path(output), rtmp=rtmp,
                            vcam=False, preview=False, batch=batch, background=parse_background(bg), mode=mode,
                            smoothing=smoothing, max_frames=max_frames, quiet=not progress,
-                           overwrite=overwrite, segmenter=self.video_segmenter())
+                           overwrite=overwrite, segmenter=self.video_segmenter(), weights=self._weights)
 
     def video_segmenter(self) -> Segmenter:
         """The model :meth:`video` runs, as ``u2live video`` would with this model's options: the one loaded when
@@ -131,6 +138,53 @@ class Model(Closing):
         self.segmenter.close()
         if self._video_segmenter is not None:
             self._video_segmenter.close()
+
+
+def check_model_args(*, backend, precision, size, model, weights) -> None:
+    """InputError (one line) for a :func:`load` argument that means nothing, before anything loads."""
+    from .backends import backend_choices, check_size
+    from .catalog import MODEL_CHOICES
+    from .options import PRECISIONS
+
+    for name, value, choices in (("backend", backend, backend_choices()), ("precision", precision, PRECISIONS),
+                                 ("model", model, MODEL_CHOICES)):
+        if value not in choices:
+            raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InputError(f"size must be a whole number of pixels (a multiple of 32), got {size!r}")
+    check_size(size, "u2netp" if model == "auto" else model)
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise InputError(f"weights must be a path or None, got {type(weights).__name__}")
+
+
+def check_video_args(*, bg, mode, smoothing, max_frames, batch) -> None:
+    """InputError (one line) for a :meth:`Model.video` argument that means nothing, before any file opens."""
+    from .options import MODES
+
+    check_bg(bg)
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if not isinstance(smoothing, str):
+        raise InputError(f"smoothing must be a string such as 'auto', 'ema', '80ms' or 'none'; got {smoothing!r}")
+    for name, value, top in (("max_frames", max_frames, None), ("batch", batch, 64)):
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if value is not None and (not whole or value < 1 or (top is not None and value > top)):
+            limit = f"from 1 to {top}" if top else "of at least 1"
+            raise InputError(f"{name} must be None or a whole number {limit}; got {value!r}")
+
+
+def check_bg(bg, *, optional: bool = False) -> None:
+    if not isinstance(bg, str) and not (optional and bg is None):
+        raise InputError(f"bg must be a string (a colour, 'blur', 'transparent' or an image or video path); "
+                         f"got {bg!r}")
+
+
+def check_threshold(threshold) -> None:
+    import math
+
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold) \
+            or not 0.0 <= threshold <= 1.0:
+        raise InputError(f"threshold must be a number from 0 to 1; got {threshold!r}")
 
 
 _default: Model | None = None

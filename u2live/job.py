@@ -17,6 +17,7 @@ import torch
 from . import adaptive, backends
 from .adaptive import SIZES, ladder
 from .backgrounds import BackgroundSpec
+from .capacity import check_batch_memory
 from .errors import U2LiveError
 from .live import below_the_picture, run_live
 from .options import DEFAULT_MODE, DEFAULT_SMOOTHING, VIDEO_PRECISION, segmenter_options
@@ -81,9 +82,13 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
         source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
         if vcam:
             check_vcam(source.info)
+        if not live and batch and segmenter is None and _on_the_host(model["backend"]):
+            check_batch_memory(segmenter_options(**model)["size"], batch, "cpu")  # before minutes of loading
         if segmenter is None:
             # --quiet: no bar, no summary, and no word from the model's set-up either
             segmenter = stack.enter_context(open_segmenter(model, live=live, log=_silent if quiet else None))
+        if not live:  # a batch that cannot fit is one line now, not an allocator's failure on the first call
+            check_batch_memory(segmenter.size, batch or default_batch(segmenter), segmenter_device(segmenter))
         if segmenter.name == "cpu":
             # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
             # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
@@ -118,6 +123,11 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
 
 def _silent(line: str) -> None:
     pass
+
+
+def _on_the_host(backend: str) -> bool:
+    """Whether the model will run in host memory: a CPU backend, or auto where no NVIDIA driver is."""
+    return backend not in (*backends.GPU_BACKENDS, "auto") or bool(backend == "auto" and backends.no_nvidia_driver())
 
 
 def open_segmenter(model: dict, *, live: bool, log=None):

@@ -5,6 +5,7 @@ Torch-free, so that every command's ``--help`` answers at once: :mod:`u2live.bac
 from __future__ import annotations
 
 import functools
+import math
 
 import click
 
@@ -40,6 +41,17 @@ SMOOTHING_HELP = (
     "Temporal smoothing of the mask: auto (default; also 'motion'): the mask changes only where the picture "
     "changed, following the motion by optical flow; ema: the previous default, an exponential average by "
     "timestamp (200 ms; light 100 ms, strong 300 ms, or a time constant such as 80ms or 0.15s); or none.")
+
+
+class Finite(click.FloatRange):
+    """A float within a range that is also a number: click's FloatRange lets ``nan`` through every bound (it
+    compares false with all of them) and ``inf`` through an open upper one."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def overwrite_option(command):

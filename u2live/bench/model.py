@@ -11,6 +11,7 @@ import torch
 
 from .. import backends
 from .. import weights as weights_mod
+from ..capacity import check_batch_memory
 from ..errors import BackendError, U2LiveError
 from ..model import unfold_batchnorm
 from ..options import VIDEO_PRECISION
@@ -82,6 +83,11 @@ def open_segmenter(config: Config, *, model: str = "u2netp", weights=None,
         with PeakMemory(torch.device("cpu")) as loading:
             segmenter = backends.create(config.backend, log=log, **config.options(model, weights))
     except U2LiveError as err:
+        return None, {**row, "skipped": str(err)}
+    try:
+        check_batch_memory(config.size, config.batch, segmenter_device(segmenter))
+    except U2LiveError as err:
+        segmenter.close()
         return None, {**row, "skipped": str(err)}
     row.update(precision=segmenter.precision, describe=segmenter.describe(),
                device=str(segmenter_device(segmenter)), load_peak_rss_mb=loading.peak_rss_mb)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ..api import as_rgb, cutout_of, load, mask_of
 from ..errors import InputError, OutputError, U2LiveError
-from ..options import model_options, overwrite_option
+from ..options import Finite, model_options, overwrite_option
 from ..outputs import plan_outputs, write_atomically
 from ..progress import progress_bar
 from ..salient import box_record, highlight
@@ -98,7 +98,7 @@ def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overw
 @click.option("--bg", default=None, metavar="SPEC",
               help="cutout only: composite onto color:R,G,B, #RRGGBB, an image file (cover-fitted) or blur "
                    "instead of writing transparency.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+@click.option("--threshold", type=Finite(0.0, 1.0), default=0.5, show_default=True,
               help="box and highlight: a pixel is the object when its mask value (0..1) is >= this.")
 @click.option("--recursive", "-r", is_flag=True, help="Folder inputs: include sub-folders (mirrored).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

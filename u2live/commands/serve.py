@@ -10,7 +10,7 @@ import socket
 import click
 
 from ..errors import U2LiveError
-from ..options import model_options, segmenter_options
+from ..options import Finite, model_options, segmenter_options
 from ..signals import Interrupted
 
 
@@ -18,22 +18,23 @@ from ..signals import Interrupted
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Any other than loopback needs --api-key.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
-@click.option("--api-key", envvar="U2LIVE_API_KEY", default=None,
-              help="Key every /v1 request must send (X-API-Key or Authorization: Bearer); env U2LIVE_API_KEY.")
+@click.option("--api-key", envvar="U2LIVE_API_KEY", default=None, callback=lambda c, p, v: _check_key(v),
+              help="Key every /v1 request must send (X-API-Key or Authorization: Bearer); env U2LIVE_API_KEY. "
+                   "Printable ASCII without spaces: what an HTTP header carries.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Image requests and video jobs handled at once; the one model they share runs one call "
                    "at a time (decoding and encoding overlap).")
 @click.option("--queue", "queue_size", type=click.IntRange(0, 1000), default=8, show_default=True,
               help="Image requests that may wait for a worker; past that the answer is 503 with Retry-After.")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=200, show_default=True,
+@click.option("--max-upload-mb", type=Finite(min=0, min_open=True, max=2**20), default=200, show_default=True,
               help="Largest upload (image or video) in MiB; larger ones get 413.")
-@click.option("--max-megapixels", type=click.FloatRange(min=0, min_open=True), default=50, show_default=True,
+@click.option("--max-megapixels", type=Finite(min=0, min_open=True, max=10_000), default=50, show_default=True,
               help="Largest image or video frame in megapixels; larger ones (decompression bombs) get 413.")
 @click.option("--max-jobs", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="Video jobs queued or running at once; past that the answer is 503.")
-@click.option("--result-ttl", type=click.FloatRange(min=0, min_open=True), default=3600, show_default=True,
+@click.option("--result-ttl", type=Finite(min=0, min_open=True, max=30 * 86400), default=3600, show_default=True,
               help="Seconds a finished video job and its result are kept.")
-@click.option("--upload-timeout", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+@click.option("--upload-timeout", type=Finite(min=0, min_open=True, max=3600), default=10, show_default=True,
               help="Seconds an upload may send nothing before it is cut off (408); one that averages under "
                    "32 KiB/s after that long is cut off too, and so is a connection whose request headers take "
                    "longer than 10 s.")
@@ -95,6 +96,15 @@ def _server_class(uvicorn):
             getattr(self, "_captured_signals", []).clear()  # uvicorn >= 0.29 re-raises what it lists here
 
     return Server
+
+
+def _check_key(key: str | None) -> str | None:
+    """The key, unless no client could send it: a header is read as Latin-1 bytes, so a key with other
+    characters would never match, and every client would be locked out."""
+    if key and not all("!" <= char <= "~" for char in key):
+        raise click.BadParameter("expected printable ASCII without spaces (HTTP headers carry ASCII; no client "
+                                 "could send this key)", param_hint="--api-key")
+    return key
 
 
 def _is_loopback(host: str) -> bool:

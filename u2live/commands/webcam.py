@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..options import video_options
+from ..options import Finite, video_options
 
 
 @click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured while running (u2live.adaptive)
@@ -14,7 +14,7 @@ from ..options import video_options
               help="Send the result to a virtual camera (v4l2loopback on Linux) for Zoom, Meet, OBS...")
 @click.option("--width", type=click.IntRange(min=1), default=None, help="Ask the camera for this width.")
 @click.option("--height", type=click.IntRange(min=1), default=None, help="Ask the camera for this height.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--fps", type=Finite(min=0, min_open=True, max=1000), default=None,
               help="Ask the camera for this frame rate.")
 @click.option("--sync", is_flag=True,
               help="One mask per output frame: each frame waits for the model (exact, for comparisons; on a CPU "

@@ -28,6 +28,7 @@ from ..options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
 from .inference import ModelPool
 from .jobs import JobManager
 from .settings import ServeSettings
+from .ranges import check_range
 from .uploads import BodyLimit, UploadTimeout, read_upload, upload_to
 from .work import probe_video, run_video, segment_bytes
 
@@ -140,10 +141,11 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
         return _job(app, job_id).status()
 
     @app.get("/v1/videos/{job_id}/result", dependencies=keyed, summary="The finished video (range requests)")
-    async def video_result(job_id: str):
+    async def video_result(job_id: str, request: Request):
         job = _job(app, job_id)
         if job.state != "done":
             raise HTTPException(409, f"job {job_id} is {job.state}, not done")
+        check_range(request.headers.get("range"), job.result.stat().st_size)
         return FileResponse(job.result, media_type="video/webm" if job.result.suffix == ".webm" else "video/mp4",
                             filename=f"u2live-{job_id}{job.result.suffix}", content_disposition_type="inline")
 
