@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +39,7 @@ from torch import nn
 
 from .catalog import ASSETS
 from .errors import BackendError, WeightsError
-from .weights import sha256_of
+from .weights import load_float_state
 
 #: MediaPipe's face detection graph converts the 0..255 picture with ImageToTensorCalculator's
 #: ``output_tensor_float_range {min: -1.0 max: 1.0}``, i.e. pixel * 2 / 255 - 1 (mediapipe/modules/face_detection/
@@ -206,23 +205,8 @@ def load_face(path=None, *, variant: str = "full") -> nn.Module:
     """The eval-mode float32 network with the bundled ``variant`` weights (sha256 checked), or those at ``path``."""
     if variant not in BUNDLED_FACE:
         raise WeightsError(f"unknown face model {variant!r}: expected one of {', '.join(BUNDLED_FACE)}")
-    bundled = path is None
-    path = BUNDLED_FACE[variant] if bundled else Path(path)
-    if not path.is_file():
-        raise WeightsError(f"face detector weights not found: {path}")
-    if bundled and (got := sha256_of(path)) != FACE_SHA256[variant]:
-        raise WeightsError(f"bundled weights {path} are damaged: sha256 {got[:12]}..., expected "
-                           f"{FACE_SHA256[variant][:12]}...; reinstall u2live")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(f"{path} is not a PyTorch weights file ({type(err).__name__})") from err
-    net = NETWORKS[variant]()
-    try:
-        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except (RuntimeError, AttributeError) as err:
-        raise WeightsError(f"{path} does not fit the {variant} face model: {str(err).splitlines()[0]}") from err
-    return net.eval()
+    return load_float_state(NETWORKS[variant](), path, bundled=BUNDLED_FACE[variant], sha256=FACE_SHA256[variant],
+                            what=f"{variant} face model")
 
 
 def onnx_bytes(net: nn.Module, opset: int = OPSET) -> bytes:

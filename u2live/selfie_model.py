@@ -24,15 +24,13 @@ Where it differs from the graph, and why it still equals it:
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .catalog import ASSETS
 from .errors import InputError, WeightsError
-from .weights import sha256_of
+from .weights import load_float_state
 
 #: the value range of the RGB input: MediaPipe's graph converts the 0..255 image with ImageToTensorCalculator's
 #: ``output_tensor_float_range {min: 0.0 max: 1.0}``, i.e. pixel / 255 (mediapipe/modules/selfie_segmentation/
@@ -202,20 +200,5 @@ def load_selfie(path=None, *, variant: str = "general") -> SelfieSegmentation:
     """The eval-mode float32 network with the bundled ``variant`` weights (sha256 checked), or those at ``path``."""
     if variant not in BUNDLED_SELFIE:
         raise WeightsError(f"unknown selfie variant {variant!r}: expected one of {', '.join(BUNDLED_SELFIE)}")
-    bundled = path is None
-    path = BUNDLED_SELFIE[variant] if bundled else Path(path)
-    if not path.is_file():
-        raise WeightsError(f"selfie weights not found: {path}")
-    if bundled and (got := sha256_of(path)) != SELFIE_SHA256[variant]:
-        raise WeightsError(f"bundled weights {path} are damaged: sha256 {got[:12]}..., expected "
-                           f"{SELFIE_SHA256[variant][:12]}...; reinstall u2live")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise WeightsError(f"{path} is not a PyTorch weights file ({type(err).__name__})") from err
-    net = SelfieSegmentation()
-    try:
-        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    except (RuntimeError, AttributeError) as err:
-        raise WeightsError(f"{path} does not fit the selfie model: {str(err).splitlines()[0]}") from err
-    return net.eval()
+    return load_float_state(SelfieSegmentation(), path, bundled=BUNDLED_SELFIE[variant],
+                            sha256=SELFIE_SHA256[variant], what=f"selfie model ({variant})")

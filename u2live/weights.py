@@ -55,6 +55,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def load_float_state(net: nn.Module, path: str | Path | None, *, bundled: Path, sha256: str, what: str) -> nn.Module:
+    """``net`` in eval mode with the float32 state dict at ``path``, or else the ``bundled`` file (its ``sha256``
+    checked first: a damaged install fails loudly, not with bad masks); ``what`` names the network in errors. For
+    the MediaPipe networks, which are stored in float16 as published."""
+    path = bundled if path is None else Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} weights not found: {path}")
+    if path == bundled:
+        _verify_sha256(path, sha256)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(f"{path} is not a PyTorch weights file ({type(err).__name__})") from err
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except (RuntimeError, AttributeError) as err:
+        raise WeightsError(f"{path} does not fit the {what}: {str(err).splitlines()[0]}") from err
+    return net.eval()
+
+
 def _verify_sha256(path: Path, expected: str) -> None:
     got = sha256_of(path)
     if got != expected:
