@@ -11,6 +11,9 @@ threads, multipart field ``file``) sends the authors' 18 reference images at the
 at the image's size. Rounds are interleaved (A B, then B A, ...) so that other load on the machine falls on both;
 the load average is recorded beside the figures. Start-up is timed too: from launch to ``/ready`` for u2live, to the
 first answered request for rembg (which loads its model on the first request).
+
+``--hostile`` runs the hostile-client round instead (``benchmarks/serve_hostile.py``: idle and slow uploads,
+decompression bombs by every route, many large bodies at once, while a normal client is timed).
 """
 from __future__ import annotations
 
@@ -182,7 +185,15 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/serve-<time>.json)")
+    parser.add_argument("--hostile", action="store_true",
+                        help="the hostile-client round instead (u2live alone, at its default limits): "
+                             "benchmarks/results/serve-hostile.{json,md}; see benchmarks/serve_hostile.py")
     args = parser.parse_args()
+    if args.hostile:
+        import serve_hostile
+
+        serve_hostile.main(args)
+        return
     if not args.rembg:
         sys.exit("rembg is not installed: pip install 'rembg[cli]' (in a separate environment), or give --rembg")
     images = [(path.name, path.read_bytes()) for path in sorted(IMAGES.iterdir())]

@@ -29,7 +29,11 @@ from ..signals import Interrupted
 @click.option("--max-upload-mb", type=Finite(min=0, min_open=True, max=2**20), default=200, show_default=True,
               help="Largest upload (image or video) in MiB; larger ones get 413.")
 @click.option("--max-megapixels", type=Finite(min=0, min_open=True, max=10_000), default=50, show_default=True,
-              help="Largest image or video frame in megapixels; larger ones (decompression bombs) get 413.")
+              help="Largest image in megapixels, read from its header; larger ones (decompression bombs) get 413. "
+                   "A worker making a highlight of the largest costs ~100 bytes a pixel.")
+@click.option("--max-video-megapixels", type=Finite(min=0, min_open=True, max=10_000), default=8.3,
+              show_default=True, help="Largest video frame in megapixels (8.3: 4K UHD), and at most "
+                                      "--max-megapixels; a running video job costs ~300 bytes a frame pixel.")
 @click.option("--max-jobs", type=click.IntRange(1, 1000), default=4, show_default=True,
               help="Video jobs queued or running at once; past that the answer is 503.")
 @click.option("--result-ttl", type=Finite(min=0, min_open=True, max=30 * 86400), default=3600, show_default=True,
@@ -39,8 +43,8 @@ from ..signals import Interrupted
                    "32 KiB/s after that long is cut off too, and so is a connection whose request headers take "
                    "longer than 10 s.")
 @model_options
-def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixels, max_jobs, result_ttl,
-          upload_timeout, **model):
+def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixels, max_video_megapixels, max_jobs,
+          result_ttl, upload_timeout, **model):
     """Serve the HTTP API and a web page: background removal of images and videos.
 
     POST /v1/segment (one image -> mask, cut-out, box or highlight), POST /v1/videos (a video job), GET /health,
@@ -61,6 +65,7 @@ def serve(host, port, api_key, workers, queue_size, max_upload_mb, max_megapixel
     _check_port_free(host, port)
     settings = ServeSettings(model=segmenter_options(**model), workers=workers, queue=queue_size,
                              max_upload_bytes=int(max_upload_mb * MIB), max_pixels=int(max_megapixels * 1e6),
+                             max_video_pixels=int(max_video_megapixels * 1e6),
                              max_jobs=max_jobs, result_ttl=result_ttl, api_key=api_key or None,
                              upload_timeout=upload_timeout)
     failures: list[str] = []

@@ -49,7 +49,7 @@ def create_app(settings: ServeSettings, *, on_failure=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         pool.start()
         root = Path(tempfile.mkdtemp(prefix="u2live-serve-"))
-        run = functools.partial(_run_job, pool, settings.max_pixels)
+        run = functools.partial(_run_job, pool, settings.video_pixels)
         app.state.jobs = JobManager(root, run, workers=settings.workers, max_jobs=settings.max_jobs,
                                     result_ttl=settings.result_ttl)
         try:
@@ -129,7 +129,7 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
         job = jobs.create(options)
         try:
             await upload_to(request, job.input)
-            await run_in_threadpool(probe_video, job.input, settings.max_pixels)
+            await run_in_threadpool(probe_video, job.input, settings.video_pixels)
         except BaseException:
             jobs.delete(job.id)
             raise

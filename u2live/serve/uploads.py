@@ -24,12 +24,11 @@ from starlette.exceptions import HTTPException
 
 from ..errors import InputError, TooLargeError
 from ..images import read_rgb
+from .settings import SPOOL_BYTES  # what an upload keeps in memory; the rest waits in TMPDIR
 
 NO_BODY = "the request has no file: send it as the multipart field 'file' or as the request body"
 #: the slowest average a body may arrive at, once its first idle_seconds are over: 200 MiB take under 2 hours
 MIN_UPLOAD_RATE = 32 * 1024
-#: what an upload keeps in memory; the rest waits in a temporary file (TMPDIR) until a worker reads it
-SPOOL_BYTES = 1 << 20
 
 
 class UploadTimeout(InputError):
