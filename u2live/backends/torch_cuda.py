@@ -68,19 +68,6 @@ def exact_fp32(dtype: torch.dtype):
             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-@contextlib.contextmanager
-def tuned_convolutions():
-    """cuDNN times its convolution algorithms for each new shape and keeps the fastest (its default is a heuristic
-    pick). Worth it where a shape is captured once and replayed for the whole run; restored afterwards, so other
-    code's shapes are not timed."""
-    saved = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = saved
-
-
 def masks_out(output: torch.Tensor, n: int) -> torch.Tensor:
     """[N, S, S] float32 masks, always a new tensor: ``output`` may be a CUDA graph's static buffer, overwritten by
     the next replay while the caller (another thread, in live mode) still reads the masks; ``.float()`` of a
@@ -156,7 +143,7 @@ class _CapturedGraph:
         self.input = torch.zeros(shape, dtype=dtype, device=device).contiguous(memory_format=torch.channels_last)
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        with exact_fp32(dtype), tuned_convolutions():
+        with exact_fp32(dtype):
             with torch.cuda.stream(side):  # warm-up outside the graph: cuDNN picks its algorithms here
                 for _ in range(3):
                     module(self.input)
