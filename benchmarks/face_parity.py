@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from u2live import face_detect, face_model  # noqa: E402
+from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 from u2live.face_detect import FaceDetector  # noqa: E402
 from u2live.images import read_rgb  # noqa: E402
 
@@ -399,15 +399,6 @@ def square_rows(squares: dict[str, int], nets, theirs) -> dict:
     return rows
 
 
-def machine() -> str:
-    info = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return (f"{model}, {os.cpu_count()} cores ({isa}), {platform.system()} {platform.machine()}, "
-            f"torch {torch.__version__}, OpenCV {cv2.__version__}")
-
-
 def measure(python: str) -> tuple[dict, dict]:
     """Everything the report says, and what the sheet and the test data need."""
     import import_face
@@ -427,7 +418,7 @@ def measure(python: str) -> tuple[dict, dict]:
     detectors = {(v, runtime): FaceDetector(v, runtime=runtime) for v in VARIANTS for runtime in RUNTIMES}
     rows = per_picture(names, full, theirs, nets, detectors)
     result = {
-        "machine": machine(), "load": load(), "mediapipe": info["mediapipe"], "models": info["models"],
+        "machine": machine_info(), "mediapipe": info["mediapipe"], "models": info["models"],
         "summary": {v: summary(rows, v) for v in VARIANTS},
         "onnxruntime": onnx_rows(nets, names, theirs),
         "other conventions (wrong on purpose)": other_conventions(nets, names, theirs),
@@ -436,6 +427,7 @@ def measure(python: str) -> tuple[dict, dict]:
         "timings": timings(detectors, full["vangogh"], info),
         "pictures": rows,
     }
+    finished(result["machine"])
     return result, {"names": names, "full": full, "theirs": theirs, "squares": squares, "rows": rows}
 
 
@@ -467,13 +459,15 @@ def markdown(r: dict, command: str) -> str:
                   f"{runtime}: matched score max", _e)]
     raw_row = lambda label, g: (f"| {label} | {_e(g['regressors mean'])} | {_e(g['regressors max'])} | "  # noqa
                                 f"{_e(g['logits mean'])} | {_e(g['logits max'])} |")
+    versions = ", ".join(f"{k} {r['machine']['versions'][k]}" for k in ("torch", "onnxruntime", "opencv"))
     lines = [
         "# Face detection: our torch BlazeFace against MediaPipe's own runtime", "",
         f"`{command}` ([JSON](face-parity.json), [sheet](face-parity.jpg)), {time.strftime('%Y-%m-%d')},",
-        f"{r['machine']}, load {r['load']}. Original: mediapipe {r['mediapipe']}, the very .tflite files our weights "
-        "were imported from (sha256 checked): its ImageToTensorCalculator and InferenceCalculator (TFLite, XNNPACK) "
-        "for the input tensor and raw outputs, its solution API (the whole published graph: anchors, decoding, "
-        "weighted NMS, projection) for the detections, at each graph's own threshold (short 0.5, full 0.6: the API's "
+        f"{describe(r['machine'])}; {versions}. Original: mediapipe {r['mediapipe']}, the very .tflite files our "
+        "weights were imported from (sha256 checked): its ImageToTensorCalculator and InferenceCalculator (TFLite, "
+        "XNNPACK) for the input tensor and raw outputs, its solution API (the whole published graph: anchors, "
+        "decoding, weighted NMS, projection) for the detections, at each graph's own threshold (short 0.5, full 0.6: "
+        "the API's "
         f"min_detection_confidence does not reach them). {s['short']['pictures']} pictures: the authors' 18, "
         "scikit-image's astronaut, 8 OpenCV photos, every 15th frame of Megamind.avi and vtest.avi, every 5th of "
         "tree.avi.", "",

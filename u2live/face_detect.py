@@ -79,6 +79,7 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, side
     anchors scoring at least ``min_score``. Boxes are not clipped (MediaPipe's are not either)."""
     scores = sigmoid(logits)
     keep = scores >= min_score
+    # x_scale = y_scale = w_scale = h_scale = the side, box sizes not exponentiated, x before y (reverse_output_order)
     raw, centre = regressors[keep, :4] / side, anchors[keep]
     cx, cy = raw[:, 0] + centre[:, 0], raw[:, 1] + centre[:, 1]
     w, h = raw[:, 2], raw[:, 3]
