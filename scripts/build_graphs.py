@@ -86,6 +86,24 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def build_face_graph() -> None:
+    """The face detector's full-range graph (``--model auto`` looks for faces with it), xz-compressed; its sha256
+    goes into ``u2live.face_detect.SHIPPED_GRAPHS``."""
+    import hashlib
+    import lzma
+
+    from u2live.face_detect import SHIPPED_GRAPHS
+    from u2live.face_model import load_face, onnx_bytes
+
+    data = onnx_bytes(load_face(variant="full"))
+    name, recorded = SHIPPED_GRAPHS["full"]
+    (prebuilt.GRAPHS / name).write_bytes(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+    sha256 = hashlib.sha256(data).hexdigest()
+    note = "" if sha256 == recorded else f"; put it in u2live.face_detect.SHIPPED_GRAPHS (it says {recorded})"
+    size_mb = (prebuilt.GRAPHS / name).stat().st_size / 1e6
+    print(f"wrote {prebuilt.GRAPHS / name}: {size_mb:.2f} MB, sha256 {sha256}{note}")
+
+
 def main(models: list[str]) -> None:
     models = models or list(dict.fromkeys(model for model, _, _ in prebuilt.PREBUILT))
     prebuilt.GRAPHS.mkdir(parents=True, exist_ok=True)
@@ -97,6 +115,7 @@ def main(models: list[str]) -> None:
                 print(f"wrote {prebuilt.GRAPHS / archive}: {about['bytes'] / 1e6:.2f} MB")
                 total += about["bytes"]
     print(f"shipped graphs of {', '.join(models)}: {total / 1e6:.2f} MB")
+    build_face_graph()
 
 
 if __name__ == "__main__":

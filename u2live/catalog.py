@@ -24,16 +24,20 @@ BUNDLED = {"u2netp": ASSETS / "u2netp.pth", "selfie": ASSETS / "selfie.pth"}
 
 
 class InputSpec:
-    """What a network takes: ``scheme`` "u2net" (the authors' preprocessing: divide by the image's maximum, ImageNet
-    mean and std) or "unit" (RGB / 255, as MediaPipe feeds its models); square sides a multiple of ``multiple``
-    (the network's total stride); ``size`` where none is asked for (what it was trained at)."""
+    """What a network takes and gives: ``scheme`` "u2net" (the authors' preprocessing: divide by the image's
+    maximum, ImageNet mean and std) or "unit" (RGB / 255, as MediaPipe feeds its models); square sides a multiple
+    of ``multiple`` (the network's total stride); ``size`` where none is asked for (what it was trained at);
+    ``edge``, the level of its mask at the subject's edge, which the masks it gives are mapped to 0.5 from (the
+    refinement and the compositing cut at 0.5)."""
 
-    def __init__(self, scheme: str, multiple: int, size: int):
-        self.scheme, self.multiple, self.size = scheme, multiple, size
+    def __init__(self, scheme: str, multiple: int, size: int, edge: float = 0.5):
+        self.scheme, self.multiple, self.size, self.edge = scheme, multiple, size, edge
 
 
 U2NET_INPUT = InputSpec("u2net", 32, 320)  # five 2x poolings
-INPUTS = {"selfie": InputSpec("unit", 16, 256)}  # four stride-2 stages; trained at 256x256
+# the person model: four stride-2 stages, trained at 256x256; its probability falls to 0.3-0.5 over hair (tips of
+# hair at 0.35 on Megamind frame 30 were cut at 0.5)
+INPUTS = {"selfie": InputSpec("unit", 16, 256, edge=0.3)}
 
 
 def input_spec(model: str) -> InputSpec:

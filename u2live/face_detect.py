@@ -137,27 +137,58 @@ def torch_network(variant: str) -> Network:
     return run
 
 
+#: the full-range network's ONNX graph, built ahead (``scripts/build_graphs.py``) and shipped xz-compressed with
+#: the sha256 of the graph inside: exporting it on a user's first run took 15-23 s on a busy 2-core machine
+SHIPPED_GRAPHS = {"full": ("face-full.onnx.xz", "07a56def4efe5857300aaf2ede51628fe25a00585756f330758d0711779cd976")}
+
+
 def onnx_network(variant: str, threads: int = 1, *, log: Callable[[str], None] = stderr_line,
                  directory: Path | None = None) -> Network:
-    """The bundled network of ``variant`` in ONNX Runtime on ``threads`` threads: exported to ONNX (opset 17) once
-    into the engine cache (``directory``, else :func:`u2live.backends.engine_cache.cache_dir`; the export takes
-    seconds), loaded from there afterwards."""
+    """The bundled network of ``variant`` in ONNX Runtime on ``threads`` threads: the graph shipped with the package
+    (unpacked once into the engine cache, ``directory`` or :func:`u2live.backends.engine_cache.cache_dir`), else
+    exported to ONNX (opset 17) once into that cache (the export takes seconds), loaded from there afterwards."""
     import onnxruntime
-    import torch
 
     from .backends import engine_cache
-    from .face_model import FACE_SHA256, OPSET, load_face, onnx_bytes
 
-    fields = {"kind": "face-onnx", "model": variant, "weights": FACE_SHA256[variant], "opset": OPSET,
-              "torch": torch.__version__}
-    path = engine_cache.artefact_path(directory or engine_cache.cache_dir(), f"face-{variant}", fields, ".onnx")
+    path, build, action = _graph_source(variant, directory or engine_cache.cache_dir())
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = threads
     session = engine_cache.load_or_build(
         path, lambda p: onnxruntime.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]),
-        lambda tmp: tmp.write_bytes(onnx_bytes(load_face(variant=variant))), log, f"{variant} face detector graph",
-        action="exporting")
+        build, log, f"{variant} face detector graph", action=action)
     return lambda x: tuple(session.run(None, {"input": x}))
+
+
+def _graph_source(variant: str, directory: Path) -> tuple[Path, Callable[[Path], object], str]:
+    """Where ``variant``'s graph lives in the cache, how to make it there and what that is called: unpacking the
+    shipped graph (checked by its sha256) when there is one, else exporting the bundled network (torch)."""
+    from .backends import engine_cache
+    from .catalog import ASSETS
+
+    shipped = SHIPPED_GRAPHS.get(variant)
+    if shipped is not None and (ASSETS / "graphs" / shipped[0]).is_file():
+        name, sha256 = shipped
+        return directory / f"face-{variant}-shipped-{sha256[:16]}.onnx", lambda tmp: tmp.write_bytes(
+            _unpacked(ASSETS / "graphs" / name, sha256)), "unpacking"
+    import torch
+
+    from .face_model import FACE_SHA256, OPSET, load_face, onnx_bytes
+
+    fields = {"kind": "face-onnx", "model": variant, "weights": FACE_SHA256[variant], "opset": OPSET,
+              "torch": torch.__version__}
+    return (engine_cache.artefact_path(directory, f"face-{variant}", fields, ".onnx"),
+            lambda tmp: tmp.write_bytes(onnx_bytes(load_face(variant=variant))), "exporting")
+
+
+def _unpacked(archive: Path, sha256: str) -> bytes:
+    import hashlib
+    import lzma
+
+    data = lzma.decompress(archive.read_bytes())
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InputError(f"the shipped graph {archive} is damaged: reinstall u2live")
+    return data
 
 
 RUNTIMES = ("onnxruntime", "torch")

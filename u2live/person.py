@@ -90,7 +90,7 @@ class PersonAwareSegmenter(Segmenter):
         self.frame = 0  # frames seen by predict_frames: one in FACE_EVERY gets a look for a face
         from .face_detect import FaceDetector
 
-        self.faces = FaceDetector()
+        self.faces = FaceDetector(log=self.log)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         raise BackendError("--model auto runs two networks with their own preprocessing: call predict or "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,8 +76,8 @@ class Segmenter(Closing, ABC):
         ...
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """[N, size, size] masks for N HxWx3 uint8 RGB images (the model's own preprocessing)."""
-        return self.infer(to_model_input(images, self.size, self.input.scheme))
+        """[N, size, size] masks for N HxWx3 uint8 RGB images (the model's own preprocessing, its edge at 0.5)."""
+        return edge_at_half(self.infer(to_model_input(images, self.size, self.input.scheme)), self.input.edge)
 
     def infer_tensor(self, batch: torch.Tensor) -> torch.Tensor:
         """[N, 3, S, S] float32 on ``device`` -> [N, S, S] float32 on ``device``."""
@@ -90,10 +91,18 @@ class Segmenter(Closing, ABC):
         with timed_stage(stats, "preprocess"):
             batch = to_model_input_tensor(images, self.size, self.input.scheme)  # [N, 3, S, S] float32
         with timed_stage(stats, "inference"):
-            return self.infer_tensor(batch)
+            return edge_at_half(self.infer_tensor(batch), self.input.edge)
 
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"
+
+
+def edge_at_half(masks, edge: float):
+    """Masks (numpy or torch, in [0, 1]) with the level ``edge`` moved to 0.5 by a power curve (0 and 1 stay, the
+    order of every pair of pixels is kept); unchanged where ``edge`` is 0.5."""
+    if edge == 0.5:
+        return masks
+    return masks.clip(0.0, 1.0) ** (math.log(0.5) / math.log(edge))
 
 
 def timed_stage(stats, name: str):
