@@ -88,6 +88,7 @@ def test_plan_defaults_to_every_usable_backend_at_the_precision_video_runs(monke
     assert Config("cpu", None, 320, 1).options("u2netp", None)["precision"] == "int8"
     assert Config("torch", None, 320, 1).options("u2netp", None)["precision"] is None
     assert Config("cpu", "fp32", 320, 1).options("u2netp", None)["precision"] == "fp32"
+    assert Config("cpu", None, 256, 1).options("selfie", None)["precision"] is None  # as --model auto runs it
 
 
 def test_live_rows_get_no_ratio_to_the_reference_model():

@@ -15,6 +15,7 @@ from ..capacity import check_batch_memory
 from ..errors import BackendError, U2LiveError
 from ..model import unfold_batchnorm
 from ..options import VIDEO_PRECISION
+from ..person import PERSON_MODEL
 from ..pipeline import segmenter_device
 from ..preprocess import to_model_input
 from .measure import PeakMemory, summarise, time_calls
@@ -38,8 +39,9 @@ class Config:
     batch: int
 
     def options(self, model: str, weights) -> dict:
-        return {"model": model, "size": self.size, "weights": weights,
-                "precision": self.precision or VIDEO_PRECISION.get(self.backend)}
+        # the person model of --model auto (video's default) runs at its backend's default (u2live.person)
+        video = None if model == PERSON_MODEL else VIDEO_PRECISION.get(self.backend)
+        return {"model": model, "size": self.size, "weights": weights, "precision": self.precision or video}
 
 
 def plan(backend_names: Sequence[str], precisions: Sequence[str], sizes: Sequence[int],
