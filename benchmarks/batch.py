@@ -88,7 +88,7 @@ def main() -> None:
               "frames": frames, "options": args.extra, "rows": rows}
     lines = [f"`python benchmarks/batch.py {' '.join(args.extra)}`, {report['created']}: {len(CUTS)} clips, "
              f"{frames} frames, whole `u2live batch` processes, {args.rounds} round(s), configurations interleaved; {describe(machine)}.",
-             "", "| configuration | median wall s | total FPS | vs --jobs 1 |", "| --- | ---: | ---: | ---: |"]
+             "", "| configuration | median wall s | total FPS | speed-up: --jobs 1 time / this time |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| `{r['config']}` | {r['median_s']} | {r['fps']} | {r['speedup']}x |" for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

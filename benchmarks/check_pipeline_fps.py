@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = bench / video
     ok = abs(ratio - 1.0) <= args.tolerance
     print(f"{clip.name}, {frames} frames, backend {args.backend}: u2live video {video:.3f} FPS (wall clock, "
-          f"{videos}), u2live bench pipeline {bench:.3f} FPS ({benches}); ratio {ratio:.3f} -> "
+          f"{videos}), u2live bench pipeline {bench:.3f} FPS ({benches}); bench FPS / video FPS {ratio:.3f} -> "
           f"{'agree' if ok else 'DISAGREE'} within {args.tolerance:.0%}")
     if args.json:
 
