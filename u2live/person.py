@@ -28,10 +28,10 @@ from .preprocess import normalise_minmax
 #: looks (face detections) in a row that turn the decision: in, after a person is seen in ENTER_FRAMES looks; out,
 #: after none is seen in LEAVE_FRAMES looks (about a second of video at one look in FACE_EVERY frames)
 ENTER_FRAMES = 2
-LEAVE_FRAMES = 8
+LEAVE_FRAMES = 6
 #: one look for a face in this many frames of a video: a person does not come and go faster than that, and the
 #: detector's few ms are then spread over the frames between
-FACE_EVERY = 3
+FACE_EVERY = 5
 #: the side a frame is shrunk to before the face detector letterboxes it to its own 192x192
 FACE_SIDE = 384
 PERSON_MODEL = PERSON_MODELS[0]  # bundled; u2net_human_seg is 176 MB that users bring
