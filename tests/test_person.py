@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from u2live import backends
-from u2live.person import ENTER_FRAMES, LEAVE_FRAMES, PresenceGate, faces_on_person
+from u2live.person import ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, PresenceGate, faces_on_person
 
 
 def decisions(seen):
@@ -79,3 +79,19 @@ def test_with_a_person_auto_runs_the_person_model_and_says_so(megamind):
         assert "selfie" in auto.describe() and "u2netp" in auto.describe()
     assert torch.equal(got, want)
     assert any(line.startswith("u2live: --model auto -> selfie (the person model): a person") for line in lines)
+
+
+def test_a_person_who_turns_away_stays_while_the_person_model_still_sees_them(megamind, tree_frames):
+    """Megamind frame 135 shows a woman from behind beside the man: faces or not, once in, the person model's mask
+    (covering much of the picture) keeps the decision; frames of a tree (nobody) let it go."""
+    with av.open(str(megamind)) as clip:
+        frame = next(f.to_ndarray(format="rgb24") for i, f in enumerate(clip.decode(video=0)) if i == 135)
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
+        auto.person_in = lambda image, mask: False  # no face found from here on
+        auto.gate.person = True
+        for _ in range(LEAVE_FRAMES * FACE_EVERY + 1):
+            auto.predict_frames(torch.from_numpy(frame[None]))
+        assert auto.gate.person is True
+        for i in range(LEAVE_FRAMES * FACE_EVERY + 1):
+            auto.predict_frames(tree_frames[i % len(tree_frames)][None])
+        assert auto.gate.person is False

@@ -10,7 +10,8 @@ clip of a product on a turntable still gets its salient object.
 
 The choice holds across frames (:class:`PresenceGate`): it starts from the first frame's answer, turns to the
 person model only after a person has been seen in ``ENTER_FRAMES`` looks in a row and back only after
-``LEAVE_FRAMES`` looks without one, so a mask never flips between the two networks from one frame to the next.
+``LEAVE_FRAMES`` looks without one, so a mask never flips between the two networks from one frame to the next. A
+face lets a person in; the person model's mask keeps them (``STAY_SHARE``) when they turn away from the camera.
 Each turn is one stderr line. Still images (:meth:`PersonAwareSegmenter.predict`) are each decided alone.
 """
 from __future__ import annotations
@@ -34,6 +35,9 @@ LEAVE_FRAMES = 6
 FACE_EVERY = 5
 #: the side a frame is shrunk to before the face detector letterboxes it to its own 192x192
 FACE_SIDE = 384
+#: once a person is there, they stay while the person model's mask covers this share of the picture, face or not:
+#: someone who turns away from the camera, or bends down, is still someone (and a face first let them in)
+STAY_SHARE = 0.02
 PERSON_MODEL = PERSON_MODELS[0]  # bundled; u2net_human_seg is 176 MB that users bring
 
 
@@ -126,7 +130,9 @@ class PersonAwareSegmenter(Segmenter):
         for image, mask in zip(images, people):
             if self.frame % FACE_EVERY == 0:
                 with timed_stage(stats, "presence"):
-                    self._decide(self.person_in(_small_rgb(image), mask.float().cpu().numpy()))
+                    mask = mask.float().cpu().numpy()
+                    staying = bool(self.gate.person) and float((mask > 0.5).mean()) >= STAY_SHARE
+                    self._decide(staying or self.person_in(_small_rgb(image), mask))
             self.frame += 1
             use_person.append(bool(self.gate.person))
         if all(use_person):
