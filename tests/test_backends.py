@@ -112,3 +112,44 @@ def test_smaller_sizes_run_on_the_cpu_backend(reference_dir, size):
     with backends.create("cpu", size=size) as segmenter:
         mask = segmenter.predict([image])
     assert mask.shape == (1, size, size) and 0.0 <= mask.min() and mask.max() <= 1.0 and mask.max() > 0.5
+
+
+def test_ctrl_c_while_onnxruntime_loads_is_an_interrupt_not_a_missing_backend(monkeypatch):
+    """Interrupted while its C extension initialises, onnxruntime's import fails with pybind11's ImportError
+    "initialization failed" raised from the KeyboardInterrupt; auto took that for "not installed" and went on to
+    the torch backend, and the Ctrl-C was lost (the run went to its end). Now the interrupt goes on."""
+    import builtins
+    import sys
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "onnxruntime":
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as err:
+                raise ImportError("initialization failed") from err
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        backends.create("auto", size=320, log=lambda line: None)
+
+
+def test_a_plain_import_error_is_still_not_installed(monkeypatch):
+    import builtins
+    import sys
+
+    from u2live.backends.onnx_runtime import OnnxRuntimeSegmenter
+
+    real_import = builtins.__import__
+
+    def missing(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", missing)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    assert "onnxruntime is not installed" in OnnxRuntimeSegmenter.unavailable_reason()

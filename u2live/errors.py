@@ -32,3 +32,14 @@ class BusyError(U2LiveError, RuntimeError):
     def __init__(self, message: str, *, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def raise_interrupt_behind(err: BaseException) -> None:
+    """Raise the Ctrl-C (KeyboardInterrupt) that ``err`` was made from, if any. A C extension interrupted while it
+    initialises reports ``ImportError: initialization failed`` from the interrupt (pybind11: onnxruntime, torch):
+    read as "not installed", that would swallow the Ctrl-C (``--backend auto`` went on to the next backend)."""
+    seen = err
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            raise seen
+        seen = seen.__cause__ or seen.__context__

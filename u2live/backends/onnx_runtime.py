@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..errors import BackendError
+from ..errors import BackendError, raise_interrupt_behind
 from .base import Segmenter
 
 PRECISIONS = ("fp32", "int8")
@@ -82,7 +82,8 @@ class OnnxRuntimeSegmenter(Segmenter):
     def unavailable_reason(cls) -> str | None:
         try:
             import onnxruntime  # noqa: F401
-        except ImportError:
+        except ImportError as err:
+            raise_interrupt_behind(err)  # Ctrl-C while it loads is not "not installed"
             return "onnxruntime is not installed (pip install onnxruntime)"
         return None
 

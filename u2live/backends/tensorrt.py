@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..console import stderr_line
-from ..errors import BackendError
+from ..errors import BackendError, raise_interrupt_behind
 from . import engine_cache
 from .base import TorchSegmenter
 from .torch_cuda import DTYPES, FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
@@ -35,6 +35,7 @@ def import_torch_tensorrt():
     try:
         import torch_tensorrt
     except ImportError as err:
+        raise_interrupt_behind(err)  # Ctrl-C while it loads is not "not installed"
         raise BackendError(MISSING) from err
     reason = unsupported_release_reason(getattr(torch_tensorrt, "__version__", ""))
     if reason:

@@ -16,7 +16,7 @@ import time
 import cv2
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import OutputError, raise_interrupt_behind
 from ..frame import Frame
 from .base import Sink, with_channels
 
@@ -32,7 +32,8 @@ def preview_unavailable_reason() -> str | None:
         return NO_DISPLAY
     try:
         import pygame  # noqa: F401
-    except ImportError:
+    except ImportError as err:
+        raise_interrupt_behind(err)  # Ctrl-C while it loads is not "not installed"
         return NO_PYGAME
     return None
 
