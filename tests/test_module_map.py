@@ -1,4 +1,4 @@
-"""The README's module map names every module of the package, and nothing that is not there (issue 11)."""
+"""The module map (docs/design.md) names every module of the package, and nothing that is not there (issue 11)."""
 import re
 from pathlib import Path
 
@@ -8,7 +8,7 @@ PACKAGE = ROOT / "u2live"
 
 def module_map() -> dict[str, str]:
     """First column -> the rest of its lines, from the code block under '## Module map'."""
-    section = (ROOT / "README.md").read_text().split("## Module map", 1)[1]
+    section = (ROOT / "docs" / "design.md").read_text().split("## Module map", 1)[1]
     block = section.split("```", 2)[1]
     entries: dict[str, str] = {}
     name = None
