@@ -65,7 +65,8 @@ def markdown(report: dict) -> str:
                      f"{row['delivered_share']} | {row['mask_hz']} | {row['latency_ms_p50']} / "
                      f"{row['latency_ms_p99']} | {row['load_before']:.1f}, {row['load_after']:.1f} |")
     lines += ["", "## Offline (`u2live video` defaults, the same clip, whole process)", "",
-              "| round | model | frames | wall s | FPS | load before, after |", "| ---: | --- | ---: | ---: | ---: | --- |"]
+              "| round | model | frames | wall s | FPS | load before, after |",
+              "| ---: | --- | ---: | ---: | ---: | --- |"]
     for row in report["offline"]:
         lines.append(f"| {row['round']} | {row['model']} | {row['frames']} | {row['wall_s']} | {row['fps']} | "
                      f"{row['load_before']:.1f}, {row['load_after']:.1f} |")
