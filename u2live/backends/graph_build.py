@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import errors
 
+
 class BuildStopped(errors.U2LiveError, RuntimeError):
     """A build ended from outside (:func:`cancel_all`: the run is ending). Not a BackendError: ``--backend auto``
     must not take it for "this backend cannot run here" and go on to load the next one."""
