@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CLIP = ROOT / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data" / "Megamind.avi"
 MARK = "FIRSTRUN"
 
@@ -109,13 +108,14 @@ def scenarios(clip: str, out: str) -> list[tuple[str, list[str], str, tuple[str,
 class Run:
     """One u2live process: its stderr lines with arrival times, SIGINT at the moment asked, its exit time."""
 
-    def __init__(self, argv: list[str], cache: str, moment: tuple[str, float] | None, timeout: float):
-        env = {**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(ROOT)}
+    def __init__(self, argv: list[str], cache: str, moment: tuple[str, float] | None, timeout: float,
+                 checkout: Path = ROOT):
+        env = {**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(checkout)}
         env.pop("U2LIVE_CACHE", None)
         self.lines: list[tuple[float, str]] = []
         self.moment, self.signalled = moment, None
         self.started = time.time()
-        self.process = subprocess.Popen([sys.executable, __file__, "--child", *argv], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, __file__, "--child", *argv], cwd=checkout, env=env,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True)
         reader = threading.Thread(target=self._read, daemon=True)
@@ -167,7 +167,7 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 3)
 
 
-def run_condition(clip: str, rounds: int, busy: bool, only: str = "") -> list[dict]:
+def run_condition(clip: str, rounds: int, busy: bool, only: str = "", checkout: Path = ROOT) -> list[dict]:
     """Every scenario (whose name contains ``only``) ``rounds`` times, round by round, optionally beside one busy
     process."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
@@ -181,9 +181,10 @@ def run_condition(clip: str, rounds: int, busy: bool, only: str = "") -> list[di
                         continue
                     if which == "fresh" or cache is None:
                         cache = tempfile.mkdtemp(dir=work, prefix="cache-")
-                    run = Run(argv, cache, moment, timeout=600)
+                    load = os.getloadavg()
+                    run = Run(argv, cache, moment, timeout=600, checkout=checkout)
                     results.append({"scenario": name, "index": index, "round": round_, "busy": busy,
-                                    "load_average": os.getloadavg(), **run.result()})
+                                    "load_average": [round(x, 2) for x in load], **run.result()})
                     print(json.dumps(results[-1])[:400], flush=True)
     finally:
         if hog:
@@ -201,7 +202,8 @@ def summary(results: list[dict]) -> list[dict]:
             if not runs:
                 continue
             row = {"scenario": runs[0]["scenario"], "busy": busy, "runs": len(runs),
-                   "exit_codes": sorted({r["exit_code"] for r in runs})}
+                   "exit_codes": sorted({r["exit_code"] for r in runs}),
+                   "load_1min": [min(r["load_average"][0] for r in runs), max(r["load_average"][0] for r in runs)]}
             for key in ("first_frame_s", "first_frame_after_source_s", "sigint_to_exit_s",
                         "sigint_to_stopping_line_s", "sigint_at_s"):
                 values = [r[key] for r in runs if r[key] is not None]
@@ -214,19 +216,22 @@ def summary(results: list[dict]) -> list[dict]:
 def markdown(report: dict) -> str:
     from u2live.bench.machine import describe
 
+    name = Path(report.get("out", "first-run")).name
     def figure(row, key):
         value = row.get(key)
         return "" if value is None else f"{value['median']:.2f} ({value['min']:.2f}-{value['max']:.2f})"
 
     lines = [f"`{report['command']}`, {report['date']}, {describe(report['machine'])}; clip "
              f"{Path(report['clip']).name}, {report['rounds']} rounds per row, median (min-max) in seconds "
-             "([JSON](first-run.json)). Bars (issue 20): first frame of `video` within 5 s of start; `webcam`'s "
+             f"([JSON]({name}.json)). Bars (issue 20): first frame of `video` within 5 s of start; `webcam`'s "
              "first frame within 2 s of the camera opening; Ctrl-C acts within 1 s.", "",
-             "| scenario | beside a busy process | first frame after start | first frame after the camera opened "
-             "| Ctrl-C sent at | Ctrl-C to exit | Ctrl-C to its 'stopping' line | exit codes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| scenario | beside a busy process | load (1 min) before the runs | first frame after start "
+             "| first frame after the camera opened | Ctrl-C sent at | Ctrl-C to exit | Ctrl-C to its 'stopping' line "
+             "| exit codes |", "|---|---|---|---|---|---|---|---|---|"]
     for row in report["summary"]:
-        lines.append(f"| {row['scenario']} | {'yes' if row['busy'] else 'no'} | {figure(row, 'first_frame_s')} | "
+        low, high = row["load_1min"]
+        lines.append(f"| {row['scenario']} | {'yes' if row['busy'] else 'no'} | {low:.1f}-{high:.1f} | "
+                     f"{figure(row, 'first_frame_s')} | "
                      f"{figure(row, 'first_frame_after_source_s')} | {figure(row, 'sigint_at_s')} | "
                      f"{figure(row, 'sigint_to_exit_s')} | {figure(row, 'sigint_to_stopping_line_s')} | "
                      f"{', '.join(map(str, row['exit_codes']))} |")
@@ -245,16 +250,20 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "first-run"))
     parser.add_argument("--quiet-only", action="store_true", help="skip the runs beside a busy process")
     parser.add_argument("--only", default="", help="only the scenarios whose name contains this")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="the u2live checkout to run (default: this one; e.g. one of the code before a change)")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
     from u2live.bench.machine import finished, machine_info
 
     machine = machine_info()
-    results = run_condition(args.clip, args.rounds, busy=False, only=args.only)
+    results = run_condition(args.clip, args.rounds, busy=False, only=args.only, checkout=args.checkout)
     if not args.quiet_only:
-        results += run_condition(args.clip, args.rounds, busy=True, only=args.only)
-    report = {"command": "python benchmarks/first_run.py " + " ".join(sys.argv[1:]),
+        results += run_condition(args.clip, args.rounds, busy=True, only=args.only, checkout=args.checkout)
+    report = {"command": "python benchmarks/first_run.py " + " ".join(sys.argv[1:]), "checkout": str(args.checkout),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": finished(machine),
-              "clip": args.clip, "rounds": args.rounds, "summary": summary(results), "results": results}
+              "clip": args.clip, "rounds": args.rounds, "out": args.out, "summary": summary(results),
+              "results": results}
     Path(args.out).with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     Path(args.out).with_suffix(".md").write_text(markdown(report))
     print(markdown(report))

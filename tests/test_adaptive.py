@@ -5,7 +5,6 @@ threads (every core, all below the picture's priority)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting, ladder, predict_hz
 from u2live.backends.onnx_runtime import cpu_threads
 
-REPO = Path(__file__).resolve().parent.parent
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
 
 
@@ -59,7 +57,7 @@ def test_governor_counts_the_models_own_time_so_a_fast_model_jumps_to_the_best_r
     make 60 masks/s, 15 at 320 (>= 8 Hz x 1.25), so one move after one window when exploring (the start rung was
     never measured); counted by the masks shown (30/s) it would have stopped at 256."""
     governor = RefreshGovernor(RUNGS, Setting(160, "int8"), window=2.0, explore=True)
-    switches, t = feed(governor, 30.0, 6.0, 0.0, busy=1 / 60)
+    switches = feed(governor, 30.0, 6.0, 0.0, busy=1 / 60)[0]
     assert [s for _, s in switches] == [Setting(320, "int8")] and switches[0][0] <= 2.1
     shown = RefreshGovernor(RUNGS, Setting(160, "int8"), window=2.0, explore=True)
     assert [s for _, s in feed(shown, 30.0, 2.5, 0.0)[0]] == [Setting(256, "int8")]

@@ -196,6 +196,34 @@ def test_a_failure_to_load_the_next_rung_reaches_the_caller(clip, segmenter):
     assert sink.closed == 1 and len(sink.frames) < 36
 
 
+def test_a_run_that_ends_while_the_worker_builds_the_next_size_ends_cleanly(clip, segmenter, tmp_path, monkeypatch):
+    """A rung whose graph is not shipped is built in a child process (u2live.backends.graph_build); when the run
+    ends meanwhile, the build is stopped (not waited for) and that is no error: the run returns as usual."""
+    from u2live.backends import graph_build
+
+    monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))  # nothing built yet: the build takes seconds
+    building, stop = threading.Event(), threading.Event()
+
+    def create(setting):
+        building.set()
+        return backends.create("cpu", size=setting.size, precision="fp32", log=lambda line: None)
+
+    def stop_soon_after_the_build_starts():
+        if building.wait(10):
+            time.sleep(0.5)
+        stop.set()
+
+    stopper = threading.Thread(target=stop_soon_after_the_build_starts)
+    stopper.start()
+    rungs = [Setting(SIZE, "fp32"), Setting(96, "fp32")]
+    model = AdaptiveSegmenter(segmenter, RefreshGovernor(rungs, rungs[0], target_hz=1e3, window=0.3), create,
+                              log=lambda line: None)
+    stats = run_live(open_source(str(clip), live=True), model, matte_stages(), [RecordingSink()], stop_event=stop)
+    stopper.join()
+    assert building.is_set() and stats.frames > 0
+    assert model.current is segmenter and not graph_build._children  # the child is gone, the old model kept
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread CPU priority is Linux's")
 def test_the_model_runs_below_the_pictures_cpu_priority(clip, segmenter):
     """Where the cores are short the camera's frames go first: the model's thread is niced, the rest is not."""

@@ -107,6 +107,8 @@ class MaskWorker:
                         now = time.perf_counter()  # between two masks
                         self.segmenter.refreshed(now, now - began)
         except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            if isinstance(err, graph_build.BuildStopped) and self._quit.is_set():
+                return  # the next size's graph, stopped by close(): the run is over, nothing went wrong
             with self._cond:
                 self._error = err
                 self._cond.notify_all()

@@ -23,8 +23,14 @@ from pathlib import Path
 
 from .. import errors
 
+
+class BuildStopped(errors.U2LiveError, RuntimeError):
+    """A build ended from outside (:func:`cancel_all`: the run is ending). Not a BackendError: ``--backend auto``
+    must not take it for "this backend cannot run here" and go on to load the next one."""
+
+
 #: how long an ended child gets to remove its temporary file before it is killed
-GRACE_SECONDS = 0.3
+GRACE_SECONDS = 0.1
 _children: set[subprocess.Popen] = set()
 _lock = threading.Lock()
 
@@ -46,7 +52,8 @@ def build(model: str, weights, size: int, precision: str, *, log) -> Path:
 
 
 def cancel_all() -> None:
-    """End every build under way (their callers get a BackendError): Ctrl-C while another thread builds."""
+    """End every build under way (their callers get :class:`BuildStopped`): Ctrl-C while another thread builds,
+    or the end of a live run while its worker builds the next size's graph."""
     with _lock:
         children = list(_children)
     for child in children:
@@ -71,8 +78,9 @@ def _follow(child: subprocess.Popen, log, what: str) -> Path:
         kind = getattr(errors, name, None)
         raise (kind if isinstance(kind, type) and issubclass(kind, errors.U2LiveError) else errors.BackendError)(
             message)
-    stopped = "was stopped" if code < 0 else f"failed (exit code {code})"
-    raise errors.BackendError(f"building {what} {stopped}")
+    if code < 0:
+        raise BuildStopped(f"building {what} was stopped")
+    raise errors.BackendError(f"building {what} failed (exit code {code})")
 
 
 def _end(child: subprocess.Popen) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from ..adaptive import SIZES
@@ -80,7 +80,7 @@ def _entry(model: str, weights, size: int, precision: str) -> tuple[dict, dict] 
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _manifest(model: str) -> dict | None:
     try:
         return json.loads(manifest_path(model).read_text())
