@@ -178,6 +178,7 @@ def test_the_governor_steps_the_model_down_during_a_run_and_the_picture_goes_on(
         stats = run_live(open_source(str(clip), live=True), model, matte_stages(smoother), [sink])
     assert model.switches == [rungs[1]] and first._closed and opened[0]._closed  # the last one closed with it
     assert "fp32 32x32 from now" in lines[0] and len(lines) == 1
+    assert stats.backend.endswith("32x32 (--size auto: fp32 64x64 -> fp32 32x32)")  # the summary: where it ended
     assert smoother.seen[0] == SIZE and smoother.seen[-1] == 32 and sorted(smoother.seen, reverse=True) == \
         smoother.seen
     assert [f.index for f in sink.frames][-1] == 35 and stats.masks == len(smoother.seen)

@@ -160,6 +160,7 @@ class AdaptiveSegmenter(Segmenter):
         self.current, self.governor, self.create, self.log, self.clock = segmenter, governor, create, log, clock
         self.remember = remember or (lambda setting, hz: None)
         self.name, self.device, self.switches = segmenter.name, segmenter.device, []
+        self.started_at = governor.current
 
     model = property(lambda self: self.current.model)
     size = property(lambda self: self.current.size)

@@ -227,6 +227,9 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
                                 segmenter_device(segmenter))
         finally:
             worker.close()  # also after an error or Ctrl-C in this thread
+            if isinstance(segmenter, AdaptiveSegmenter) and segmenter.switches:  # the summary names the model
+                moves = " -> ".join(map(str, [segmenter.started_at, *segmenter.switches]))  # it ended with
+                stats.backend = f"{segmenter.describe()} (--size auto: {moves})"
         worker.check()  # the worker's error, once it has ended
 
     return _run_with_writer(main_loop, writer, [*sinks, stages, source])
