@@ -34,7 +34,7 @@ from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
 from .handoff import POLL_SECONDS
-from .pipeline import (DRAIN_SECONDS, Stages, _batches, _run_with_writer, _segment, _Uploader, _Writer,
+from .pipeline import (DRAIN_SECONDS, Stages, _batches, _run_with_writer, _Uploader, _Writer,
                        segmenter_device)
 from .stats import PipelineStats
 
@@ -99,7 +99,7 @@ class MaskWorker:
                     began = time.perf_counter()
                     with self.stats.stage("preprocess"):
                         image = upload([frame.image])  # [1, H, W, 3] uint8
-                    mask = _segment(self.segmenter, image, self.stats)[0]  # [S, S]
+                    mask = self.segmenter.predict_frames(image, self.stats)[0]  # [S, S]
                     with self._cond:
                         self._done = (frame, image[0], mask)
                         self._cond.notify_all()

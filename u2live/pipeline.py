@@ -247,7 +247,7 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
     for frames in _batches(source, batch, max_frames, stats, writer.stop):
         with stats.stage("preprocess"):
             images = upload([frame.image for frame in frames])  # [N, H, W, 3] uint8
-        masks = _segment(segmenter, images, stats)  # [N, S, S] float32
+        masks = segmenter.predict_frames(images, stats)  # [N, S, S] float32, both stages timed
         stats.masks_made(len(frames))
         for i, frame in enumerate(frames):
             out = stages.render(images[i], masks[i], frame.pts, stats)
@@ -255,12 +255,6 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: _Writer, batc
             finished = Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)
             if not writer.put(finished):
                 return
-
-
-def _segment(segmenter: Segmenter, images: torch.Tensor, stats: PipelineStats) -> torch.Tensor:
-    """[N, H, W, 3] uint8 -> [N, S, S] masks (:meth:`Segmenter.predict_frames`, with preprocessing and inference
-    timed apart)."""
-    return segmenter.predict_frames(images, stats)
 
 
 def _batches(source, batch: int, max_frames: int | None, stats: PipelineStats,

@@ -39,8 +39,8 @@ class Segmenter(Closing, ABC):
 
     Contract: ``infer`` takes the preprocessed batch [N, 3, size, size] float32 (the model's own preprocessing,
     :func:`u2live.catalog.input_spec`) and returns its mask (U2-Net's fused ``d0``) as [N, size, size] float32 in
-    [0, 1] (sigmoid, not min-max normalised). ``close`` releases what the
-    backend holds and may be called more than once. ``describe`` is one line for logs and benchmarks.
+    [0, 1] (sigmoid, not min-max normalised). ``close`` releases what the backend holds and may be called more
+    than once. ``describe`` is one line for logs and benchmarks.
     """
 
     #: registry name, set by :func:`u2live.backends.register`
