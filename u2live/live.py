@@ -13,10 +13,10 @@ the timestamp of its frame, on the main thread (its state needs no locks).
 Under ``--size auto`` the segmenter is a :class:`u2live.adaptive.AdaptiveSegmenter`: after each mask the worker tells
 it, and it steps the model's size down (or back up) when the refresh rate drifts from the target.
 
-Threads: the source's reader, the segmentation worker, the main thread and pipeline's writer. One stop event ends
+Threads: the source's reader, the segmentation worker, the main thread and the runner's writer. One stop event ends
 them all; every wait has a timeout and re-checks it. A worker error stops the run and is re-raised in the caller's
 thread. On the way out the worker is joined, the writer drains and is joined, and sinks, stages and source are
-closed (also after Ctrl-C), with ``u2live.pipeline``'s own writer and closing code.
+closed (also after Ctrl-C), with the writer and closing code of :mod:`u2live.runner`.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
 from .handoff import POLL_SECONDS
-from .pipeline import (DRAIN_SECONDS, Stages, _batches, _run_with_writer, _Uploader, _Writer,
-                       segmenter_device)
+from .pipeline import Stages, segmenter_device
+from .runner import DRAIN_SECONDS, Uploader, Writer, batches, run_with_writer
 from .stats import PipelineStats
 
 
@@ -90,7 +90,7 @@ class MaskWorker:
         return self.stop.is_set() or self._quit.is_set() or self._error is not None
 
     def _run(self) -> None:
-        upload = _Uploader(segmenter_device(self.segmenter))
+        upload = Uploader(segmenter_device(self.segmenter))
         if upload.device.type == "cpu":
             yield_to_the_picture()
         try:
@@ -217,7 +217,7 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
     stats.camera_fps = stats.camera_fps or float(source.info.fps)
-    writer = _Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
+    writer = Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
     worker = MaskWorker(segmenter, stats, writer.stop)
 
     def main_loop() -> None:
@@ -232,16 +232,16 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
                 stats.backend = f"{segmenter.describe()} (--size auto: {moves})"
         worker.check()  # the worker's error, once it has ended
 
-    return _run_with_writer(main_loop, writer, [*sinks, stages, source])
+    return run_with_writer(main_loop, writer, [*sinks, stages, source])
 
 
 @torch.inference_mode()
-def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: _Writer, carrier: MaskCarrier,
+def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: Writer, carrier: MaskCarrier,
                         max_frames: int | None, stats: PipelineStats, device: torch.device) -> None:
     """The main thread's loop: offer each frame to the worker, take a new mask when there is one (waiting only for
     the first), carry the newest mask to this frame, refine and composite, hand the frame to the writer."""
-    upload = _Uploader(device)
-    for (frame,) in _batches(source, 1, max_frames, stats, writer.stop):
+    upload = Uploader(device)
+    for (frame,) in batches(source, 1, max_frames, stats, writer.stop):
         worker.offer(frame)
         fresh = worker.take(wait=carrier.mask is None)
         if fresh is not None:
