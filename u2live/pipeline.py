@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from .compositor import composite, matte, rgba
 from .frame import Frame
 from .options import MODES
 from .refine import refine_mask
-from .runner import Uploader, Writer, batches, run_with_writer
+from .runner import Download, Uploader, Writer, batches, run_with_writer
 from .smoothing import Smoother
 from .stats import PipelineStats
 
@@ -36,6 +37,16 @@ def default_batch(segmenter: Segmenter) -> int:
     """Frames per model call for offline work: batches fill a GPU; on the CPU one frame at a time keeps memory low
     (batching there was not measured to help on our 2-core machine, whose timings were too noisy to tell)."""
     return 8 if segmenter_device(segmenter).type == "cuda" else 1
+
+
+@dataclass
+class InFlight:
+    """A batch whose model has been launched on a GPU: its frames, their pictures and masks on the device, and the
+    masks on their way to host memory where a host smoother needs them."""
+    frames: Sequence[Frame]
+    images: torch.Tensor
+    masks: torch.Tensor
+    host_masks: Download | None
 
 
 class Stages:
@@ -69,6 +80,32 @@ class Stages:
         """[H, W, 3] uint8 frame and its [S, S] mask on the device -> the finished [H, W, 3|4] uint8 numpy frame."""
         return self.picture(image, self.smooth(image, mask, pts, stats), pts, stats)
 
+    def start_batch(self, frames: Sequence[Frame], images: torch.Tensor, masks: torch.Tensor) -> InFlight:
+        """A batch on a GPU, its model launched: a host smoother's masks start down to host memory now (the CPU
+        does not wait for them here). :meth:`render_started` goes on with it."""
+        host_masks = Download(masks) if getattr(self.smoother, "on_host", False) else None
+        return InFlight(frames, images, masks, host_masks)
+
+    def render_started(self, batch: InFlight, stats: PipelineStats) -> Download:
+        """Smoothing (waits for the batch's masks), refinement and the picture launched on the GPU for each frame of
+        a :meth:`start_batch` batch; the finished frames start down to host memory (:meth:`Download.wait`)."""
+        smoothed = self._smooth_batch(batch, stats)
+        pictures = [self._picture(batch.images[i], smoothed[i], frame.pts, stats)
+                    for i, frame in enumerate(batch.frames)]
+        return Download(torch.stack(pictures))
+
+    def _smooth_batch(self, batch: InFlight, stats: PipelineStats) -> torch.Tensor:
+        """[N, S, S] smoothed masks on the device: a host smoother is handed the host masks and the frames' host
+        pictures, one on the device its own."""
+        frames = batch.frames
+        if batch.host_masks is None:
+            return torch.stack([self.smooth(batch.images[i], batch.masks[i], f.pts, stats)
+                                for i, f in enumerate(frames)])
+        with stats.stage("smoothing"):
+            host = batch.host_masks.wait()
+            held = np.stack([self.smoother.update(host[i], f.pts, image=f.image) for i, f in enumerate(frames)])
+            return torch.from_numpy(held).to(self.device, non_blocking=True)
+
     def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
         """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
         smoothing is off)."""
@@ -80,10 +117,16 @@ class Stages:
     def picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
         """The output picture: ``mask`` (already smoothed) refined on ``image`` to a full-resolution alpha
         (``refine``), then the frame composited, the matte or the RGBA frame made from it (``composite``)."""
+        picture = self._picture(image, mask, pts, stats)
+        with stats.stage("composite"):
+            return picture.cpu().numpy()  # the one download
+
+    def _picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
+        """:meth:`picture` left on the device."""
         with stats.stage("refine"):
             alpha = refine_mask(mask, image, dtype=self._alpha_dtype)
         with stats.stage("composite"):
-            return self._draw(image, alpha, pts).cpu().numpy()  # the one download
+            return self._draw(image, alpha, pts)
 
     @property
     def _alpha_dtype(self) -> torch.dtype:
@@ -127,13 +170,17 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
     stats.backend = stats.backend or segmenter.describe()
     writer = Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
     return run_with_writer(lambda: _process(source, segmenter, stages, writer, max(1, batch), max_frames, stats),
-                            writer, [*sinks, stages, source])
+                           writer, [*sinks, stages, source])
 
 
 @torch.inference_mode()
 def _process(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
              max_frames: int | None, stats: PipelineStats) -> None:
-    """The main thread's loop: batches of frames through the model, each frame through the stages, to the writer."""
+    """The main thread's loop: batches of frames through the model, each frame through the stages, to the writer.
+    On a GPU :func:`_process_overlapped` instead."""
+    if stages.device.type != "cpu":
+        _process_overlapped(source, segmenter, stages, writer, batch, max_frames, stats)
+        return
     upload = Uploader(segmenter_device(segmenter))
     for frames in batches(source, batch, max_frames, stats, writer.stop):
         with stats.stage("preprocess"):
@@ -141,8 +188,45 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch
         masks = segmenter.predict_frames(images, stats)  # [N, S, S] float32, both stages timed
         stats.masks_made(len(frames))
         for i, frame in enumerate(frames):
-            out = stages.render(images[i], masks[i], frame.pts, stats)
-            stats.mask_shown(0.0)  # each frame's own mask
-            finished = Frame(image=out, pts=frame.pts, index=frame.index, captured_at=frame.captured_at)
-            if not writer.put(finished):
+            if not _hand_over(frame, stages.render(images[i], masks[i], frame.pts, stats), writer, stats):
                 return
+
+
+def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
+                        max_frames: int | None, stats: PipelineStats) -> None:
+    """The main thread's loop on a GPU, three batches in flight: once batch ``b``'s model is launched, the CPU
+    smooths batch ``b - 1`` (its masks came down meanwhile) and launches its rendering, then hands batch ``b - 2``'s
+    finished frames (also come down meanwhile) to the writer. The GPU works while the CPU does; neither waits for
+    the other per frame (one frame at a time, each waiting for the last, kept the GPU idle most of the time)."""
+    upload = Uploader(segmenter_device(segmenter))
+    modelled: InFlight | None = None  # batch b - 1
+    rendered: tuple[Sequence[Frame], Download] | None = None  # batch b - 2
+
+    def advance(started: InFlight | None) -> bool:
+        nonlocal modelled, rendered
+        done = (modelled.frames, stages.render_started(modelled, stats)) if modelled is not None else None
+        handed = rendered is None or _hand_over_batch(*rendered, writer, stats)
+        modelled, rendered = started, done
+        return handed
+
+    for frames in batches(source, batch, max_frames, stats, writer.stop):
+        with stats.stage("preprocess"):
+            images = upload([frame.image for frame in frames])
+        started = stages.start_batch(frames, images, segmenter.predict_frames(images, stats))
+        stats.masks_made(len(frames))
+        if not advance(started):
+            return
+    if advance(None):  # the end: the last two batches are still in flight
+        advance(None)
+
+
+def _hand_over_batch(frames: Sequence[Frame], download: Download, writer: Writer, stats: PipelineStats) -> bool:
+    with stats.stage("composite"):
+        pictures = download.wait()  # [N, H, W, C] uint8
+    return all(_hand_over(frame, picture, writer, stats) for frame, picture in zip(frames, pictures))
+
+
+def _hand_over(frame: Frame, picture: np.ndarray, writer: Writer, stats: PipelineStats) -> bool:
+    """The finished picture of ``frame`` to the writer; False once the run is stopping."""
+    stats.mask_shown(0.0)  # each frame's own mask
+    return writer.put(Frame(image=picture, pts=frame.pts, index=frame.index, captured_at=frame.captured_at))

@@ -31,6 +31,7 @@ class Uploader:
     def __init__(self, device: torch.device):
         self.device = device
         self._pinned: torch.Tensor | None = None  # [N, H, W, 3] page-locked host staging buffer
+        self._copied = None  # a CUDA event: the last copy out of the staging buffer is done
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         if self.device.type == "cpu":
@@ -38,12 +39,36 @@ class Uploader:
                 return torch.from_numpy(np.ascontiguousarray(images[0])).unsqueeze(0)
             return torch.from_numpy(np.stack(images))
         shape = (len(images), *images[0].shape)
+        if self._copied is not None:  # the previous batch's copy out of the buffer must be done before refilling it
+            self._copied.synchronize()
         if self._pinned is None or self._pinned.shape[0] < shape[0] or self._pinned.shape[1:] != shape[1:]:
             self._pinned = torch.empty(shape, dtype=torch.uint8).pin_memory()
         staging = self._pinned[: shape[0]]
         np.stack(images, out=staging.numpy())
-        # Safe to reuse next batch: the previous batch's download synchronised after this copy completed.
-        return staging.to(self.device, non_blocking=True)
+        uploaded = staging.to(self.device, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+        return uploaded
+
+
+class Download:
+    """A tensor on its way to host memory: on a GPU a non-blocking copy into page-locked memory (torch's caching
+    host allocator reuses it once freed) and an event; :meth:`wait` waits for that copy only, not for the work
+    queued after it. A CPU tensor is there already."""
+
+    def __init__(self, tensor: torch.Tensor):
+        if tensor.device.type == "cpu":
+            self.host, self.event = tensor, None
+            return
+        self.host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        self.host.copy_(tensor, non_blocking=True)
+        self.event = torch.cuda.Event()
+        self.event.record()
+
+    def wait(self) -> np.ndarray:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host.numpy()
 
 
 class Writer:

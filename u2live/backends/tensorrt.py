@@ -205,7 +205,8 @@ class TensorRTSegmenter(TorchSegmenter):
         x = batch.to(self.device, DTYPES[self.precision])
         if size > n:  # the engine's shapes are static: pad the short batch
             x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-        return self._engine(size)(x)[:n, 0].float()
+        # a copy always: a later batch's call must not write into masks the pipeline still holds
+        return self._engine(size)(x)[:n, 0].to(torch.float32, copy=True)
 
     def describe(self) -> str:
         return f"{super().describe()} (TensorRT engine {', '.join(p.name for p in self.paths.values())})"
