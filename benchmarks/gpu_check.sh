@@ -66,7 +66,7 @@ if [ -n "$dry_run" ]; then
   backend=cpu; precisions=fp32; batches=1; sizes=192; frames=4; e2e_frames=8; heights=0,240
   parity=(--device cpu --limit 2); tests=(-m "not gpu and not tensorrt" tests/test_pipeline.py -k "not thread")
 else
-  backend=cuda; precisions=fp16,fp32; batches=1,8,32; sizes=320,512; frames=96; e2e_frames=240; heights=0,1080
+  backend=cuda; precisions=fp16,fp32; batches=1,8,32; sizes=320,512; frames=96; e2e_frames=720; heights=0,1080
   parity=(--device cuda); tests=(tests/test_gpu.py tests/test_pipeline.py)
 fi
 
@@ -85,7 +85,7 @@ step bench-person 60 python3 -m u2live bench --backend $backend --model selfie -
 plots=$(mktemp -d)
 step report 30 bash -c "python3 benchmarks/report.py '$OUT/bench.json' --out-dir '$plots' && cp '$plots/bench.md' '$OUT/'"
 if [ -n "$clip" ]; then
-  step e2e 150 python3 benchmarks/gpu_e2e.py "$clip" --out-dir "$OUT" --backend $backend --frames $e2e_frames \
+  step e2e 200 python3 benchmarks/gpu_e2e.py "$clip" --out-dir "$OUT" --backend $backend --frames $e2e_frames \
     --heights $heights
 else
   echo "== e2e: not run, no Megamind.avi" | tee -a "$log"
