@@ -50,3 +50,20 @@ def test_overlapped_loop_writes_what_the_plain_loop_writes(megamind, segmenter, 
     assert [i for i, _ in overlapped] == [i for i, _ in plain] == list(range(frames))
     for (_, a), (_, b) in zip(plain, overlapped):
         assert np.array_equal(a, b)
+
+
+class BrokenStages(Stages):
+    def render_started(self, batch, stats):
+        raise RuntimeError("render failed")
+
+
+def test_an_error_in_the_render_thread_reaches_the_caller(megamind, segmenter):
+    stats = PipelineStats()
+    writer = Writer([Keep()], stats, threading.Event(), None, 8)
+    stages = BrokenStages(mode="composite", smoother=make_smoother("auto"), background=parse_background("blur"))
+    writer.thread.start()
+    with open_source(str(megamind), live=False) as source, pytest.raises(RuntimeError, match="render failed"):
+        _process_overlapped(source, segmenter, stages, writer, 2, 12, stats)
+    assert writer.stop.is_set()
+    writer.close()
+    stages.close()

@@ -23,7 +23,7 @@ from .compositor import composite, matte, rgba
 from .frame import Frame
 from .options import MODES
 from .refine import refine_mask
-from .runner import Download, Uploader, Writer, batches, run_with_writer
+from .runner import Download, QueueThread, Uploader, Writer, batches, run_with_writer
 from .smoothing import Smoother
 from .stats import PipelineStats
 
@@ -194,30 +194,53 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch
 
 def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
                         max_frames: int | None, stats: PipelineStats) -> None:
-    """The main thread's loop on a GPU, three batches in flight: once batch ``b``'s model is launched, the CPU
-    smooths batch ``b - 1`` (its masks came down meanwhile) and launches its rendering, then hands batch ``b - 2``'s
-    finished frames (also come down meanwhile) to the writer. The GPU works while the CPU does; neither waits for
-    the other per frame (one frame at a time, each waiting for the last, kept the GPU idle most of the time)."""
+    """The main thread's loop on a GPU: it uploads each batch and launches its model; a :class:`_Renderer` thread
+    smooths, renders and hands over the batches before it. The CPU's two big pieces of work per frame (the host
+    temporal state, and reading and uploading frames) run side by side, and the GPU works while both do."""
     upload = Uploader(segmenter_device(segmenter))
-    modelled: InFlight | None = None  # batch b - 1
-    rendered: tuple[Sequence[Frame], Download] | None = None  # batch b - 2
+    renderer = _Renderer(stages, writer, stats)
+    renderer.thread.start()
+    try:
+        for frames in batches(source, batch, max_frames, stats, writer.stop):
+            with stats.stage("preprocess"):
+                images = upload([frame.image for frame in frames])
+            started = stages.start_batch(frames, images, segmenter.predict_frames(images, stats))
+            stats.masks_made(len(frames))
+            if not renderer.put(started):
+                return
+        renderer.finish()
+    finally:
+        renderer.close()
 
-    def advance(started: InFlight | None) -> bool:
-        nonlocal modelled, rendered
-        done = (modelled.frames, stages.render_started(modelled, stats)) if modelled is not None else None
-        handed = rendered is None or _hand_over_batch(*rendered, writer, stats)
-        modelled, rendered = started, done
-        return handed
 
-    for frames in batches(source, batch, max_frames, stats, writer.stop):
-        with stats.stage("preprocess"):
-            images = upload([frame.image for frame in frames])
-        started = stages.start_batch(frames, images, segmenter.predict_frames(images, stats))
-        stats.masks_made(len(frames))
-        if not advance(started):
-            return
-    if advance(None):  # the end: the last two batches are still in flight
-        advance(None)
+class _Renderer(QueueThread):
+    """The GPU loop's second thread, three batches in flight: given batch ``b`` (its model launched), it smooths
+    batch ``b - 1`` (whose masks came down meanwhile) and launches its rendering, then hands batch ``b - 2``'s
+    finished frames (also come down meanwhile) to the writer; neither the CPU nor the GPU waits for the other per
+    frame (one frame at a time, each waiting for the last, kept the GPU idle most of the time)."""
+
+    name = "u2live-render"
+
+    def __init__(self, stages: Stages, writer: Writer, stats: PipelineStats):
+        super().__init__(writer.stop, queue_size=1)
+        self.stages, self.writer, self.stats = stages, writer, stats
+        self.modelled: InFlight | None = None  # batch b - 1
+        self.rendered: tuple[Sequence[Frame], Download] | None = None  # batch b - 2
+
+    def _run(self) -> None:
+        with torch.inference_mode():  # per thread
+            super()._run()
+
+    def handle(self, started: InFlight | None) -> None:
+        modelled = self.modelled
+        done = (modelled.frames, self.stages.render_started(modelled, self.stats)) if modelled is not None else None
+        if self.rendered is not None and not _hand_over_batch(*self.rendered, self.writer, self.stats):
+            return  # stopping
+        self.modelled, self.rendered = started, done
+
+    def end(self) -> None:
+        self.handle(None)  # the last two batches are still in flight
+        self.handle(None)
 
 
 def _hand_over_batch(frames: Sequence[Frame], download: Download, writer: Writer, stats: PipelineStats) -> bool:

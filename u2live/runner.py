@@ -71,40 +71,79 @@ class Download:
         return self.host.numpy()
 
 
-class Writer:
-    """The writer thread: takes finished frames from a bounded queue and writes each to every sink, in order."""
+class QueueThread:
+    """A thread that takes items from a bounded queue and passes each to :meth:`handle`, in order, until :meth:`finish`
+    queues the end (then :meth:`end` runs) or the run's stop event is set. Its error is stored, stops the run, and
+    is re-raised in the caller's thread by :meth:`finish` or :meth:`close`."""
 
-    def __init__(self, sinks: Sequence, stats: PipelineStats, stop: threading.Event,
-                 on_frame: Callable[[Frame], None] | None, queue_size: int):
-        self.sinks = list(sinks)
-        self.stats = stats
+    name = "u2live-stage"
+
+    def __init__(self, stop: threading.Event, queue_size: int):
         self.stop = stop
-        self.on_frame = on_frame
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="u2live-writer", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def handle(self, item) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        """Called after the last item, on a :meth:`finish` (not on a stop)."""
 
     def put(self, item) -> bool:
-        """Queue ``item``, waiting while the queue is full; False once the pipeline is stopping."""
+        """Queue ``item``, waiting while the queue is full; False once the run is stopping."""
         return put_until_stopped(self.queue, item, self.stop)
 
     def _run(self) -> None:
         try:
             while True:
                 try:
-                    frame = self.queue.get(timeout=POLL_SECONDS)
+                    item = self.queue.get(timeout=POLL_SECONDS)
                 except queue.Empty:
                     if self.stop.is_set():  # stopping and drained
                         return
                     continue
-                if frame is END:
+                if item is END:
+                    self.end()
                     return
-                self._write(frame)
+                self.handle(item)
         except BaseException as err:  # noqa: BLE001 - stored and re-raised in the caller's thread
             self.error = err
             self.stop.set()
 
-    def _write(self, frame: Frame) -> None:
+    def finish(self) -> None:
+        """End of input: let the thread handle everything queued, wait for it, re-raise its error."""
+        if self.put(END):
+            while self.thread.is_alive():
+                self.thread.join(POLL_SECONDS)
+        self._raise()
+
+    def close(self) -> None:
+        """Stop: the thread drains what is queued (bounded by DRAIN_SECONDS) and is joined."""
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(DRAIN_SECONDS)
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+class Writer(QueueThread):
+    """The writer thread: takes finished frames from a bounded queue and writes each to every sink, in order."""
+
+    name = "u2live-writer"
+
+    def __init__(self, sinks: Sequence, stats: PipelineStats, stop: threading.Event,
+                 on_frame: Callable[[Frame], None] | None, queue_size: int):
+        super().__init__(stop, queue_size)
+        self.sinks = list(sinks)
+        self.stats = stats
+        self.on_frame = on_frame
+
+    def handle(self, frame: Frame) -> None:
         with self.stats.stage("encode"):
             for sink in self.sinks:
                 sink.write(frame)
@@ -113,20 +152,8 @@ class Writer:
             self.on_frame(frame)
 
     def finish(self) -> None:
-        """End of input: let the writer write everything queued, wait for it, re-raise its error."""
-        if self.put(END):
-            while self.thread.is_alive():
-                self.thread.join(POLL_SECONDS)
+        super().finish()
         self.close()
-
-    def close(self) -> None:
-        """Stop: the writer drains what is queued (bounded by DRAIN_SECONDS) and is joined."""
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join(DRAIN_SECONDS)
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error
 
 
 def run_with_writer(main_loop: Callable[[], None], writer: Writer, closables: Sequence) -> PipelineStats:
