@@ -94,3 +94,28 @@ def test_composite_on_the_gpu_matches_the_cpu(reference_dir):
         outputs.append(stages.render(torch.from_numpy(image).to(device), mask.to(device), 0.0, PipelineStats()))
         stages.close()
     assert np.abs(outputs[0].astype(np.float32) - outputs[1].astype(np.float32)).mean() <= 2.0
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_torch_temporal_state_on_the_gpu_follows_the_host_state(megamind):
+    """The temporal state a GPU pipeline runs (u2live.temporal_torch), its masks on the GPU, against the host state,
+    on real frames and masks: within tests/test_temporal_torch.py's tolerance."""
+    import av
+
+    from u2live.temporal import MotionSmoother
+    from u2live.temporal_torch import TorchMotionSmoother
+
+    with av.open(str(megamind)) as container:
+        pictures = [f.to_ndarray(format="rgb24") for _, f in zip(range(24), container.decode(video=0))]
+    with backends.create("cpu", model="u2netp", size=160, precision="int8", log=lambda line: None) as model:
+        masks = model.predict_frames(torch.from_numpy(np.stack(pictures))).numpy()
+    host, ours = MotionSmoother(), TorchMotionSmoother()
+    ours.look_ahead(pictures)
+    for i, (picture, mask) in enumerate(zip(pictures, masks)):
+        expected = host.update(mask, i / 24, image=picture)
+        held = ours.update(torch.from_numpy(mask).cuda(), i / 24, image=picture)
+        assert held.device.type == "cuda"
+        diff = np.abs(held.cpu().numpy() - expected)
+        assert diff.mean() <= 0.001 and (diff > 0.05).mean() <= 0.005, (i, diff.mean())
+    ours.close()

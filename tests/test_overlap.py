@@ -15,6 +15,7 @@ from u2live.runner import Writer
 from u2live.smoothing import make_smoother
 from u2live.sources import open_source
 from u2live.stats import PipelineStats
+from u2live.temporal_torch import TorchMotionSmoother
 
 
 class Keep:
@@ -31,10 +32,10 @@ def segmenter():
         yield model
 
 
-def _run(loop, megamind, segmenter, frames: int, batch: int):
+def _run(loop, megamind, segmenter, frames: int, batch: int, smoother=None):
     stats, sink = PipelineStats(), Keep()
     writer = Writer([sink], stats, threading.Event(), None, 64)
-    stages = Stages(mode="composite", smoother=make_smoother("auto"), background=parse_background("blur"))
+    stages = Stages(mode="composite", smoother=smoother or make_smoother("auto"), background=parse_background("blur"))
     writer.thread.start()
     with open_source(str(megamind), live=False) as source:
         loop(source, segmenter, stages, writer, batch, frames, stats)
@@ -50,6 +51,15 @@ def test_overlapped_loop_writes_what_the_plain_loop_writes(megamind, segmenter, 
     assert [i for i, _ in overlapped] == [i for i, _ in plain] == list(range(frames))
     for (_, a), (_, b) in zip(plain, overlapped):
         assert np.array_equal(a, b)
+
+
+def test_the_gpu_smoother_looks_ahead_in_the_overlapped_loop(megamind, segmenter):
+    """The GPU's temporal state (torch, here on the CPU) gets each frame's motion from its look-ahead threads in
+    the overlapped loop and computes it on the spot in the plain one: the same frames either way."""
+    plain = _run(_process, megamind, segmenter, 10, 4, TorchMotionSmoother())
+    overlapped = _run(_process_overlapped, megamind, segmenter, 10, 4, TorchMotionSmoother())
+    assert [i for i, _ in overlapped] == list(range(10))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, overlapped))
 
 
 class BrokenStages(Stages):

@@ -26,6 +26,7 @@ from .refine import refine_mask
 from .runner import Download, QueueThread, Uploader, Writer, batches, run_with_writer
 from .smoothing import Smoother
 from .stats import PipelineStats
+from .temporal import MotionSmoother
 
 
 def segmenter_device(segmenter: Segmenter) -> torch.device:
@@ -37,6 +38,16 @@ def default_batch(segmenter: Segmenter) -> int:
     """Frames per model call for offline work: batches fill a GPU; on the CPU one frame at a time keeps memory low
     (batching there was not measured to help on our 2-core machine, whose timings were too noisy to tell)."""
     return 8 if segmenter_device(segmenter).type == "cuda" else 1
+
+
+def on_device(smoother: Smoother | None, device: torch.device) -> Smoother | None:
+    """The smoother for frames on ``device``, chosen once: on a GPU the motion-compensated state keeps its state
+    there (:mod:`u2live.temporal_torch`); on the CPU, and any other smoother, as it is."""
+    if device.type == "cpu" or not isinstance(smoother, MotionSmoother):
+        return smoother
+    from .temporal_torch import TorchMotionSmoother
+
+    return TorchMotionSmoother(smoother)
 
 
 @dataclass
@@ -65,9 +76,9 @@ class Stages:
         if mode == "composite" and background is None:
             raise ValueError("composite mode needs a background spec (u2live.backgrounds.parse_background)")
         self.mode = mode
-        self.smoother = smoother
-        self.background_spec = background
         self.device = torch.device(device)
+        self.smoother = on_device(smoother, self.device)
+        self.background_spec = background
         self._background = None
         self._background_size: tuple[int, int] | None = None
 
@@ -84,6 +95,8 @@ class Stages:
         """A batch on a GPU, its model launched: a host smoother's masks start down to host memory now (the CPU
         does not wait for them here). :meth:`render_started` goes on with it."""
         host_masks = Download(masks) if getattr(self.smoother, "on_host", False) else None
+        if hasattr(self.smoother, "look_ahead"):  # the frames' motion, on the host while the GPU runs the model
+            self.smoother.look_ahead([frame.image for frame in frames])
         return InFlight(frames, images, masks, host_masks)
 
     def render_started(self, batch: InFlight, stats: PipelineStats) -> Download:
@@ -95,12 +108,11 @@ class Stages:
         return Download(torch.stack(pictures))
 
     def _smooth_batch(self, batch: InFlight, stats: PipelineStats) -> torch.Tensor:
-        """[N, S, S] smoothed masks on the device: a host smoother is handed the host masks and the frames' host
-        pictures, one on the device its own."""
+        """[N, S, S] smoothed masks on the device: the smoother is handed the frames' host pictures, and the masks
+        on the device, or on the host for a host smoother."""
         frames = batch.frames
         if batch.host_masks is None:
-            return torch.stack([self.smooth(batch.images[i], batch.masks[i], f.pts, stats)
-                                for i, f in enumerate(frames)])
+            return torch.stack([self.smooth(f.image, batch.masks[i], f.pts, stats) for i, f in enumerate(frames)])
         with stats.stage("smoothing"):
             host = batch.host_masks.wait()
             held = np.stack([self.smoother.update(host[i], f.pts, image=f.image) for i, f in enumerate(frames)])
@@ -144,12 +156,17 @@ class Stages:
 
     def _open_background(self, width: int, height: int):
         if self._background is None or self._background_size != (width, height):
-            self.close()
+            self._close_background()
             self._background = self.background_spec.open(width, height, self.device)
             self._background_size = (width, height)
         return self._background
 
     def close(self) -> None:
+        self._close_background()
+        if hasattr(self.smoother, "close"):  # a GPU smoother's look-ahead threads
+            self.smoother.close()
+
+    def _close_background(self) -> None:
         background, self._background = self._background, None
         if background is not None:
             background.close()

@@ -28,12 +28,13 @@ Measured in ``benchmarks/temporal.py`` (warping error, still-pixel flicker, fide
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
-from .flow import FlowEstimator, squared_length
+from .flow import Flow, FlowEstimator, squared_length
 
 #: defaults, tuned on Megamind frames 0-119 only (benchmarks/temporal.py)
 STILL = 4.0  # gray levels: a change this small is compression noise, the mask holds
@@ -50,6 +51,16 @@ BOUND = 0.15  # where the model agrees with the committed side, the output stays
 MAX_STEP = 1 / 24  # seconds
 NOISE_FLOW = 0.5  # working pixels: a flow this small where the picture did not change is noise
 FLOW_SIZE = 160  # long side of the flow's working resolution (1/8 of 720p; on Megamind 0-119 as good as 192 and 256)
+
+
+@dataclass
+class Motion:
+    """What two consecutive frames alone say, at the flow's working resolution: how the pixels moved (``flow``; its
+    sub-pixel noise where the picture did not change is zeroed), the share of the model's answer to take at each
+    pixel (``take``, [h, w] float32) and the pixels that came from outside the frame (``fresh``, [h, w] bool)."""
+    flow: Flow
+    take: np.ndarray
+    fresh: np.ndarray
 
 
 class MotionSmoother:
@@ -105,33 +116,42 @@ class MotionSmoother:
 
     def _step(self, model: np.ndarray, small: np.ndarray, gray: np.ndarray, dt: float) -> None:
         """Carries the state to this frame and blends in the model; a scene cut starts afresh."""
+        motion = self.motion(self.gray, gray)
+        if motion is None:
+            self._start_afresh(model, small)
+            return
+        belief, side = cv2.split(motion.flow.warp(cv2.merge([self.belief, self.side])))  # one remap for both
+        belief += np.maximum(motion.fresh, _rate(dt, self.evidence), dtype=np.float32) * (small - belief)
+        side = self._commit(side, belief, small, motion.fresh)
+        agree = (small >= 0.5) == (side >= 0.5)
+        # the model says what the pixel is committed to: follow it (a short average on still pixels, against
+        # jitter); it says the other thing: a blink, the carried mask holds until the evidence commits the pixel
+        keep = np.where(agree, 1.0 - np.maximum(motion.take, _rate(dt, self.follow)), np.float32(1.0))
+        # and where it agrees, the held mask stays within ``bound`` of it: holding never costs more than that
+        limit = np.where(agree, np.float32(self.bound), np.float32(1.0))
+        fields = motion.flow.resize(cv2.merge([keep, limit]), model.shape)
+        self.output = _blend(model, motion.flow.warp(self.output), fields)
+        self.belief, self.side = belief, side
+
+    def motion(self, previous_gray: np.ndarray, gray: np.ndarray, flow: FlowEstimator | None = None) -> Motion | None:
+        """What the two prepared frames alone say (no mask needed: a GPU pipeline computes it ahead, beside the
+        model); None at a scene cut. ``flow``: another thread's estimator (DIS is not shared across threads)."""
         # No forward-backward check: on Megamind 0-119 it changed no figure (warping error 0.0070 with, 0.0069
         # without), it costs a second flow, and on foliage (tree.avi) it marks most pixels occluded, which resets
         # their hysteresis every frame. An occluded pixel's picture changes, so the model's answer is taken anyway.
-        flow = self.flow.flow(self.gray, gray, check=False)
+        flow = (flow or self.flow).flow(previous_gray, gray, check=False)
         if flow.scene_cut:
-            self._start_afresh(model, small)
-            return
+            return None
         # Where the picture did not change and the flow is sub-pixel, nothing moved: no resampling there, so flow
         # noise does not wear the held mask down (a large flow over a flat area is kept: the aperture problem).
-        plain = cv2.blur(cv2.absdiff(gray, self.gray), (3, 3))
+        plain = cv2.blur(cv2.absdiff(gray, previous_gray), (3, 3))
         unchanged = plain < self.still
         flow.backward *= ~(unchanged & (squared_length(flow.backward) < NOISE_FLOW ** 2))[..., None]
         change = cv2.min(flow.change, plain)
         fresh = ~(flow.valid | unchanged)  # came from outside the frame: nothing to carry
         change[fresh] = 255
         take = cv2.LUT(change, self._take_by_change)  # [h, w] float32: the share of the model's answer to take
-        belief, side = cv2.split(flow.warp(cv2.merge([self.belief, self.side])))  # one remap for both
-        belief += np.maximum(fresh, _rate(dt, self.evidence), dtype=np.float32) * (small - belief)
-        side = self._commit(side, belief, small, fresh)
-        agree = (small >= 0.5) == (side >= 0.5)
-        # the model says what the pixel is committed to: follow it (a short average on still pixels, against
-        # jitter); it says the other thing: a blink, the carried mask holds until the evidence commits the pixel
-        keep = np.where(agree, 1.0 - np.maximum(take, _rate(dt, self.follow)), np.float32(1.0))
-        # and where it agrees, the held mask stays within ``bound`` of it: holding never costs more than that
-        limit = np.where(agree, np.float32(self.bound), np.float32(1.0))
-        self.output = _blend(model, flow.warp(self.output), flow.resize(cv2.merge([keep, limit]), model.shape))
-        self.belief, self.side = belief, side
+        return Motion(flow=flow, take=take, fresh=fresh)
 
     def _start_afresh(self, model: np.ndarray, small: np.ndarray | None) -> None:
         """The model's mask as it is, the evidence its answer, each pixel committed to the side it shows."""
