@@ -15,6 +15,7 @@ state's by a little at edges (bounded in tests/test_temporal_torch.py).
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections import deque
@@ -161,6 +162,14 @@ def _resize(x: torch.Tensor, shape) -> torch.Tensor:
     return out.reshape(*lead, *shape)
 
 
+@functools.lru_cache(maxsize=8)
+def _centres(height: int, width: int, device: torch.device) -> torch.Tensor:
+    """[H, W, 2] float32: each pixel centre's (x, y) in grid_sample's coordinates (align_corners=True)."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, height, device=device), torch.linspace(-1, 1, width, device=device),
+                            indexing="ij")
+    return torch.stack([xs, ys], dim=-1)
+
+
 def _warp(x: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
     """[..., H, W] float carried along ``field`` ([h, w, 2] working-resolution (dx, dy) to where each pixel was):
     ``cv2.remap`` bilinear with replicated borders, the field scaled to [H, W] first. None: nothing moved."""
@@ -171,11 +180,9 @@ def _warp(x: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
     vectors = field.permute(2, 0, 1)
     if (height, width) != (h, w):  # vectors in x's pixels, then resized (as u2live.flow.Flow._map does)
         vectors = _resize(vectors * vectors.new_tensor([width / w, height / h])[:, None, None], (height, width))
-    ys, xs = torch.meshgrid(torch.arange(height, device=x.device, dtype=x.dtype),
-                            torch.arange(width, device=x.device, dtype=x.dtype), indexing="ij")
     # grid_sample's align_corners=True puts -1 and 1 on the first and last pixel centres: remap's pixel coordinates
-    grid = torch.stack([(xs + vectors[0]) * (2 / max(width - 1, 1)) - 1,
-                        (ys + vectors[1]) * (2 / max(height - 1, 1)) - 1], dim=-1)
+    scale = vectors.new_tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)])
+    grid = torch.addcmul(_centres(height, width, x.device), vectors.permute(1, 2, 0), scale)
     lead = x.shape[:-2]
     out = F.grid_sample(x.reshape(1, -1, height, width), grid[None], mode="bilinear", padding_mode="border",
                         align_corners=True)
