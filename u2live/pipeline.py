@@ -2,11 +2,13 @@
 every frame with its own mask, in batches of frames.
 
 The threads and the closing are :mod:`u2live.runner`'s: the source decodes in its own thread(s), this module's loop
-runs the model and the stages in the calling thread (so temporal state needs no locks), and the runner's writer
-thread hands finished frames to every sink.
+runs the model and the stages in the calling thread (on a GPU the stages run in one render thread beside it; either
+way one thread owns the temporal state, which needs no locks), and the runner's writer thread hands finished frames
+to every sink.
 
-The pixel path is torch on the segmenter's device: a frame goes up once as uint8 (zero copy on the CPU; through a
-pinned buffer allocated once and a non-blocking copy on a GPU) and the finished frame comes down once.
+The pixel path is torch on the segmenter's device: a frame goes up once as uint8 (zero copy on the CPU; through
+page-locked memory and a non-blocking copy on a GPU) and the finished frame comes down once. On a GPU nothing waits
+for the device per frame (:func:`_process_overlapped`).
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ Output (U2-Net): ``d0`` min-max normalised per image, resized bilinearly to the 
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -52,9 +53,18 @@ def to_model_input_tensor(images: torch.Tensor, size: int, scheme: str = "u2net"
     if scheme == "unit":
         return x / 255.0
     peak = x.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-    mean = torch.as_tensor(MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.as_tensor(STD, device=x.device).view(1, 3, 1, 1)
+    mean, std = _mean_std(x.device)
     return (x / peak - mean) / std
+
+
+@functools.lru_cache(maxsize=4)
+def _mean_std(device):
+    """ImageNet's mean and std as [1, 3, 1, 1] tensors on ``device``, made once: a copy from host memory per batch
+    would wait for everything queued on a GPU first."""
+    import torch
+
+    return (torch.as_tensor(MEAN, device=device).view(1, 3, 1, 1),
+            torch.as_tensor(STD, device=device).view(1, 3, 1, 1))
 
 
 def normalise_minmax(masks: np.ndarray) -> np.ndarray:

@@ -88,11 +88,17 @@ def refine_mask_torch(mask: torch.Tensor, image: torch.Tensor, *, radius: int = 
 
 def _guide(image: torch.Tensor, guide: str) -> torch.Tensor:
     if guide == "gray":
-        luma = torch.tensor(LUMA, dtype=torch.float32, device=image.device) / 255.0
-        return (image.float() @ luma)[None, None]  # [1, 1, H, W]
+        return (image.float() @ _luma(image.device))[None, None]  # [1, 1, H, W]
     if guide == "color":
         return image.permute(2, 0, 1).float().div_(255.0)[None]  # [1, 3, H, W]
     raise ValueError(f"guide must be 'gray' or 'color', got {guide!r}")
+
+
+@functools.lru_cache(maxsize=4)
+def _luma(device: torch.device) -> torch.Tensor:
+    """The luma weights over 255 on ``device``, made once: a copy from host memory per frame would wait for
+    everything queued on a GPU first."""
+    return torch.tensor(LUMA, dtype=torch.float32, device=device) / 255.0
 
 
 def _resize(x: torch.Tensor, height: int, width: int, antialias: bool = False) -> torch.Tensor:

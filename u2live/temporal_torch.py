@@ -115,16 +115,14 @@ class TorchMotionSmoother:
                 and self.gray.shape == gray.shape)
 
     def _step(self, model: torch.Tensor, small: torch.Tensor, motion: Motion, dt: float) -> None:
-        host, device = self.host, model.device
-        field = None if not motion.flow.backward.any() else torch.from_numpy(motion.flow.backward).to(device)
-        fresh = torch.from_numpy(motion.fresh).to(device)
-        take = torch.from_numpy(motion.take).to(device)
+        host = self.host
+        field, take, fresh = _upload(motion, model.device)
         belief, side = _warp(torch.stack([self.belief, self.side]), field)
-        belief = belief + torch.where(fresh, 1.0, float(_rate(dt, host.evidence))) * (small - belief)
+        belief = belief + fresh.float().clamp_(min=float(_rate(dt, host.evidence))) * (small - belief)
         side = _commit(side, belief, small, fresh, host.commit)
-        agree = (small >= 0.5) == (side >= 0.5)
-        keep = torch.where(agree, 1.0 - take.clamp(min=float(_rate(dt, host.follow))), 1.0)
-        limit = torch.where(agree, host.bound, 1.0)
+        disagree = (small >= 0.5) != (side >= 0.5)
+        keep = (1.0 - take.clamp(min=float(_rate(dt, host.follow)))).masked_fill_(disagree, 1.0)
+        limit = torch.full_like(take, host.bound).masked_fill_(disagree, 1.0)
         keep, limit = _resize(torch.stack([keep, limit]), model.shape)
         held = (keep * (_warp(self.output, field) - model)).clamp_(-limit, limit)  # clamp: limit >= 0
         self.output = model + held
@@ -143,6 +141,19 @@ class TorchMotionSmoother:
 
     def __repr__(self) -> str:
         return f"TorchMotionSmoother({self.host!r})"
+
+
+def _upload(motion: Motion, device: torch.device):
+    """The motion's field (None where nothing moved), take and fresh maps on ``device``, in one non-blocking copy
+    through page-locked memory: a copy from ordinary host memory waits for everything queued on a GPU first."""
+    h, w = motion.take.shape
+    packed = torch.empty((4, h, w), dtype=torch.float32, pin_memory=device.type != "cpu")
+    host = packed.numpy()
+    host[0], host[1] = motion.flow.backward[..., 0], motion.flow.backward[..., 1]
+    host[2], host[3] = motion.take, motion.fresh
+    packed = packed.to(device, non_blocking=True)
+    field = packed[:2].permute(1, 2, 0) if motion.flow.backward.any() else None
+    return field, packed[2], packed[3] > 0.5
 
 
 def _commit(side, belief, small, fresh, commit: tuple[float, float]) -> torch.Tensor:
@@ -179,10 +190,11 @@ def _warp(x: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
     h, w = field.shape[:2]
     vectors = field.permute(2, 0, 1)
     if (height, width) != (h, w):  # vectors in x's pixels, then resized (as u2live.flow.Flow._map does)
-        vectors = _resize(vectors * vectors.new_tensor([width / w, height / h])[:, None, None], (height, width))
+        vectors = _resize(torch.stack([vectors[0] * (width / w), vectors[1] * (height / h)]), (height, width))
     # grid_sample's align_corners=True puts -1 and 1 on the first and last pixel centres: remap's pixel coordinates
-    scale = vectors.new_tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)])
-    grid = torch.addcmul(_centres(height, width, x.device), vectors.permute(1, 2, 0), scale)
+    # (scaled by Python numbers: a tensor made from a list would be a copy to the device, which waits for the GPU)
+    steps = torch.stack([vectors[0] * (2 / max(width - 1, 1)), vectors[1] * (2 / max(height - 1, 1))], dim=-1)
+    grid = _centres(height, width, x.device) + steps
     lead = x.shape[:-2]
     out = F.grid_sample(x.reshape(1, -1, height, width), grid[None], mode="bilinear", padding_mode="border",
                         align_corners=True)
