@@ -14,7 +14,8 @@ deterministically (OpenCV's random generator is seeded before each cut), so anyo
 An annotation: ``rect`` [x0, y0, x1, y1] (outside is background for sure), ``fg``/``bg`` strokes (polylines of
 [x, y] points drawn ``width`` pixels wide, or
 ``{"points": [...], "width": w}`` for a thin one), ``fg_poly``/``bg_poly`` (filled polygons), optional ``pr_bg_poly``
-(probably background: a region GrabCut may still give to the person), ``iterations``.
+(probably background: a region GrabCut may still give to the person), ``unsure_poly`` (neither: where the photo
+cannot tell, e.g. a dark table or a dark top under an arm, left out of the scores), ``iterations``.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "people"
 HTML = REPO / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "opencv4" / "html"
 MATPLOTLIB_HOPPER = Path("mpl-data") / "sample_data" / "grace_hopper.jpg"
+UNSURE = 64  # the truth's value where no one can tell person from background: neither, in the scores
 PINHOLE = 150  # holes in the cut smaller than this many pixels are filled: GrabCut's specks, not a gap between arms
 
 # name -> (origin, path inside it or frame, crop [y0, y1, x0, x1] or None, width to resize to or None)
@@ -104,14 +106,18 @@ def cleaned(person: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def truth(rgb: np.ndarray, ann: dict) -> np.ndarray:
-    """[H, W] uint8 0/255: the person (or people) in ``rgb`` as the annotation's strokes make them."""
+    """[H, W] uint8: the person (or people) in ``rgb`` as the annotation's strokes make them, 255, background 0,
+    and UNSURE inside the annotation's ``unsure_poly`` (where no one can tell from the photo: left out of the scores)."""
     seeds = seed_mask(rgb.shape, ann)
     labels = seeds.copy()
     cv2.setRNGSeed(23)  # GrabCut's colour models start from k-means: the same seed, the same mask
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, ann.get("iterations", 8),
                 cv2.GC_INIT_WITH_MASK)
-    return cleaned((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), seeds)
+    out = cleaned((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), seeds)
+    for poly in ann.get("unsure_poly", []):
+        cv2.fillPoly(out, [np.array(poly, np.int32)], UNSURE)
+    return out
 
 
 def load(name: str) -> tuple[np.ndarray, dict]:
@@ -121,11 +127,13 @@ def load(name: str) -> tuple[np.ndarray, dict]:
 
 def check_image(rgb: np.ndarray, ann: dict, mask: np.ndarray, scale: float = 2.0) -> np.ndarray:
     """[H, W, 3] uint8 BGR to look at: the photo enlarged, background dimmed, the mask's outline in yellow, person
-    strokes green, background strokes red; the background tinted blue."""
+    strokes green, background strokes red; the background tinted blue, what is unsure purple."""
     size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
     big = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), size, interpolation=cv2.INTER_CUBIC)
-    m = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) >= 128
+    small = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+    m = small >= 128
     out = np.where(m[..., None], big, (big * 0.45 + np.array([140, 0, 0])).astype(np.uint8))
+    out[small == UNSURE] = (big[small == UNSURE] * 0.45 + np.array([140, 0, 140])).astype(np.uint8)
     contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, (0, 255, 255), 1)
     pts = lambda line: np.round(np.array(line) * scale).astype(np.int32)  # noqa: E731
