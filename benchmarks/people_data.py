@@ -11,6 +11,10 @@ Two sources of cut-outs, each checked by eye (``cutouts.png``, written by ``--cu
   Two firemen in protective suits (full body) are the people; a light bulb, a candle, a road sign and others are
   the salient objects placed beside a person for the hard cases (they are not people: background in the truth).
 
+A third source, call-framed photos (head and shoulders, waist up) of real people with truth made by hand from
+strokes (``people_truth.py``), makes the ``call`` pictures: each photo as it is and its people over the backgrounds
+below (``people_call.py``).
+
 Backgrounds are real photos from ``opencv-doc`` and scikit-image's data. Hard cases are named in the manifest:
 ``dark`` (dark clothes over a background darkened to a dim room's level), ``texture`` (hair or outline against a
 busy texture: baboon fur, gravel, brick, Van Gogh's brush strokes), ``object`` (a bright or salient object beside
@@ -268,6 +272,9 @@ def build() -> list[dict]:
         cv2.imwrite(str(OUT / image), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         cv2.imwrite(str(OUT / mask), truth)
         records.append({**spec, "size": list(spec["size"]), "image": image, "mask": mask})
+    import people_call  # the call-framed photos and their hand-made truth (people_truth.py)
+
+    records += people_call.build(len(records), bgs, objects)
     (OUT / "manifest.json").write_text(json.dumps({"pictures": records}, indent=1) + "\n")
     return records
 
@@ -280,7 +287,8 @@ def main(argv=None) -> int:
     if args.tux:
         cut(args.tux)
     records = build()
-    print(f"{len(records)} pictures of {len({r['person'] for r in records})} people in {OUT}")
+    people = {who for r in records for who in r["person"].split("+")}
+    print(f"{len(records)} pictures of {len(people)} people in {OUT}")
     return 0
 
 

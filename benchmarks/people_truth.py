@@ -15,7 +15,8 @@ An annotation: ``rect`` [x0, y0, x1, y1] (outside is background for sure), ``fg`
 [x, y] points drawn ``width`` pixels wide, or
 ``{"points": [...], "width": w}`` for a thin one), ``fg_poly``/``bg_poly`` (filled polygons), optional ``pr_bg_poly``
 (probably background: a region GrabCut may still give to the person), ``unsure_poly`` (neither: where the photo
-cannot tell, e.g. a dark table or a dark top under an arm, left out of the scores), ``iterations``.
+cannot tell, e.g. a dark table or a dark top under an arm, left out of the scores), ``held_poly`` (around an object
+the person holds: what of it the cut leaves out of the person is left out of the scores too), ``iterations``.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def read_origin(origin: str, path: str, roots: dict) -> np.ndarray:
         path, index = path.split("#")
         cap = cv2.VideoCapture(str(base / path))
         for _ in range(int(index) + 1):
-            ok, frame = cap.read()
+            _, frame = cap.read()
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     return cv2.cvtColor(cv2.imread(str(base / path)), cv2.COLOR_BGR2RGB)
 
@@ -107,7 +108,8 @@ def cleaned(person: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 def truth(rgb: np.ndarray, ann: dict) -> np.ndarray:
     """[H, W] uint8: the person (or people) in ``rgb`` as the annotation's strokes make them, 255, background 0,
-    and UNSURE inside the annotation's ``unsure_poly`` (where no one can tell from the photo: left out of the scores)."""
+    and UNSURE inside the annotation's ``unsure_poly`` (where no one can tell from the photo) and where
+    ``held_poly`` is not person (an object held: a model that keeps it is neither right nor wrong)."""
     seeds = seed_mask(rgb.shape, ann)
     labels = seeds.copy()
     cv2.setRNGSeed(23)  # GrabCut's colour models start from k-means: the same seed, the same mask
@@ -115,6 +117,10 @@ def truth(rgb: np.ndarray, ann: dict) -> np.ndarray:
     cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), labels, None, bgd, fgd, ann.get("iterations", 8),
                 cv2.GC_INIT_WITH_MASK)
     out = cleaned((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD), seeds)
+    held = np.zeros_like(out)
+    for poly in ann.get("held_poly", []):
+        cv2.fillPoly(held, [np.array(poly, np.int32)], 1)
+    out[(held > 0) & (out == 0)] = UNSURE
     for poly in ann.get("unsure_poly", []):
         cv2.fillPoly(out, [np.array(poly, np.int32)], UNSURE)
     return out
@@ -136,7 +142,7 @@ def check_image(rgb: np.ndarray, ann: dict, mask: np.ndarray, scale: float = 2.0
     out[small == UNSURE] = (big[small == UNSURE] * 0.45 + np.array([140, 0, 140])).astype(np.uint8)
     contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, (0, 255, 255), 1)
-    pts = lambda line: np.round(np.array(line) * scale).astype(np.int32)  # noqa: E731
+    pts = lambda line: np.round(np.array(line) * scale).astype(np.int32)
     for key, colour in (("fg", (0, 200, 0)), ("bg", (0, 0, 230))):
         for line in ann.get(key, []):
             cv2.polylines(out, [pts(line["points"] if isinstance(line, dict) else line)], False, colour, 1)

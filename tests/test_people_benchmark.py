@@ -6,14 +6,16 @@ import json
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import people  # noqa: E402
+import people_truth  # noqa: E402
 
-NAMES = ["00-vtest-long-coat-clutter", "39-tux-fireman-a-clutter", "43-tux-fireman-a-clutter"]
+NAMES = ["00-vtest-long-coat-clutter", "39-tux-fireman-a-clutter", "43-tux-fireman-a-clutter", "63-carphone-real"]
 
 
 def truth_square() -> np.ndarray:
@@ -37,6 +39,40 @@ def test_half_the_person_and_some_background_by_hand():
     mask[8, 0:8] = 128  # 8 of the 80 background pixels
     mask[9, :] = 127  # below 0.5: not kept
     assert people.scores(mask, truth) == {"iou": 10 / 28, "person_kept": 0.5, "background_kept": 0.1}
+
+
+def test_unsure_truth_counts_for_neither_person_nor_background():
+    truth = truth_square()
+    truth[8:, :] = people_truth.UNSURE  # 20 pixels no one can tell: the background is now 60 pixels
+    mask = np.zeros_like(truth)
+    mask[2:6, 2:7] = 255
+    assert people.scores(mask, truth) == {"iou": 1.0, "person_kept": 1.0, "background_kept": 0.0}
+    mask[8:, :] = 255  # keeping what is unsure changes nothing
+    assert people.scores(mask, truth) == {"iou": 1.0, "person_kept": 1.0, "background_kept": 0.0}
+    mask[0, :] = 255  # 10 of the 60 sure background pixels
+    assert people.scores(mask, truth) == {"iou": 20 / 30, "person_kept": 1.0, "background_kept": 10 / 60}
+
+
+def test_touching_union_adds_only_salient_regions_that_overlap_the_person():
+    person = np.zeros((10, 12), np.uint8)
+    person[2:6, 2:6] = 255
+    salient = np.zeros_like(person)
+    salient[4:8, 4:8] = 200  # overlaps the person: a held object
+    salient[0:3, 9:12] = 255  # apart from the person: a lamp
+    union = people.touching_union(person, salient)
+    assert np.count_nonzero(union >= 128) == 16 + 16 - 4
+    assert not union[0:3, 9:12].any() and union[7, 7] == 200
+
+
+def test_call_truth_is_what_the_committed_annotations_make():
+    """The hand-made truth is data, not a picture edited by hand: the strokes make the committed mask again."""
+    records = {r["name"]: r for r in json.loads((people.DATA / "manifest.json").read_text())["pictures"]}
+    for photo in ("carphone", "zidane"):
+        record = next(r for r in records.values() if r.get("photo") == photo and r["case"] == "real")
+        committed = cv2.imread(str(people.DATA / record["mask"]), cv2.IMREAD_GRAYSCALE)
+        made = people_truth.truth(*people_truth.load(photo))
+        assert np.array_equal(made, committed)
+        assert 0.15 < np.count_nonzero(made == 255) / made.size < 0.85
 
 
 def test_summary_counts_pictures_under_90_percent_kept():
@@ -83,8 +119,11 @@ def test_one_real_row_end_to_end(tmp_path):
     saved = json.loads((tmp_path / "people.json").read_text())
     mean = np.mean([p["iou"] for p in saved["per_picture"]["u2netp-160-fp32"]])
     assert saved["summary"]["u2netp-160-fp32"]["mean_iou"] == pytest.approx(mean)
-    assert "| u2netp-160-fp32 | 3 |" in (tmp_path / "people.md").read_text()
+    text = (tmp_path / "people.md").read_text()
+    assert "| u2netp-160-fp32 | 4 |" in text and "| u2netp-160-fp32 | 1 |" in text  # all, then one call picture
+    assert "Call framing" in text and "Full body" in text
     assert (tmp_path / "people-worst.jpg").stat().st_size > 0
+    assert (tmp_path / "people-worst-call.jpg").stat().st_size > 0
 
 
 def test_row_names_parse():
