@@ -226,6 +226,15 @@ def table(summaries: dict) -> list[str]:
     return lines
 
 
+def case_table(summaries: dict, key: str) -> list[str]:
+    cases = sorted({c for s in summaries.values() for c in s[key]})
+    lines = ["| row | " + " | ".join(cases) + " |", "|---|" + "---:|" * len(cases)]
+    for name, s in summaries.items():
+        lines.append(f"| {name} | " + " | ".join(
+            f"{s[key][c]['mean_iou']:.2f} / {s[key][c]['share_under_90_kept']:.0%}" for c in cases) + " |")
+    return lines
+
+
 def bars(summaries: dict) -> list[str]:
     """Issue 23's bars for ``auto`` (at least 90% of the person kept in at least 95% of the pictures, mean IoU at
     least 0.93), over all pictures and per framing."""
@@ -257,12 +266,10 @@ def markdown(summaries: dict, skipped: dict, info: dict) -> str:
             lines += ["", f"{title}:", ""]
             lines += table({name: s["by_framing"][framing] for name, s in summaries.items()})
     lines += bars(summaries)
-    lines += ["", "Per case (mean IoU / share under 90% kept):", ""]
-    cases = sorted({c for s in summaries.values() for c in s["by_case"]})
-    lines += ["| row | " + " | ".join(cases) + " |", "|---|" + "---:|" * len(cases)]
-    for name, s in summaries.items():
-        lines.append(f"| {name} | " + " | ".join(
-            f"{s['by_case'][c]['mean_iou']:.2f} / {s['by_case'][c]['share_under_90_kept']:.0%}" for c in cases) + " |")
+    lines += ["", "Per case, all framings (mean IoU / share under 90% kept):", ""] + case_table(summaries, "by_case")
+    if any(s["call_by_case"] for s in summaries.values()):
+        lines += ["", "Per case, call framing only (mean IoU / share under 90% kept):", ""]
+        lines += case_table(summaries, "call_by_case")
     if UNION in summaries:
         lines += ["", (f"`{UNION}` is not a model: a benchmark-only row, `auto`'s mask extended by the regions of "
                        f"`{UNION_SALIENT}`'s mask (at 0.5) that overlap it, as issue 23 suggests for keeping what a "
@@ -296,6 +303,9 @@ def with_cases(per_picture: list[dict]) -> dict:
     for key, field in (("by_case", "case"), ("by_framing", "framing")):
         s[key] = {value: summary([p for p in per_picture if p[field] == value])
                   for value in sorted({p[field] for p in per_picture})}
+    calls = [p for p in per_picture if p["framing"] == "call"]
+    s["call_by_case"] = {case: summary([p for p in calls if p["case"] == case])
+                         for case in sorted({p["case"] for p in calls})}
     return s
 
 
