@@ -272,7 +272,7 @@ def build() -> list[dict]:
         cv2.imwrite(str(OUT / image), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         cv2.imwrite(str(OUT / mask), truth)
         records.append({**spec, "size": list(spec["size"]), "image": image, "mask": mask})
-    import people_call  # the call-framed photos and their hand-made truth (people_truth.py)
+    import people_call  # here, not at the top: it imports this module (its backgrounds and compositing)
 
     records += people_call.build(len(records), bgs, objects)
     (OUT / "manifest.json").write_text(json.dumps({"pictures": records}, indent=1) + "\n")
