@@ -1,5 +1,6 @@
-"""The people benchmark's call-framed pictures (``framing: call``): each photo of ``people_truth.PHOTOS`` as it is
-(case ``real``, its own background; the truth covers every person in it), and its people, cut out by that truth,
+"""The people benchmark's pictures from real photos with hand-made truth: the call-framed ones (``framing: call``)
+and a street photo of people at full body. Each photo of ``people_truth.PHOTOS`` as it is (case ``real``, its own
+background; the truth covers every person in it), and its people, cut out by that truth,
 over the cluttered backgrounds of ``people_data.py`` at the photo's own framing and size: a cluttered photo
 (``clutter``), a bright lamp or sign beside the person (``object``), and the hard cases the issue names, dark
 clothes or dark hair over a room at night (``dark``) and hair against a busy texture (``texture``).
@@ -19,7 +20,8 @@ import people_truth
 PEOPLE = {"astronaut": "astronaut", "hopper": "hopper", "zidane": "zidane+ancelotti", "carphone": "carphone-man",
           "tutorial-man-green": "tutorial-man-green", "tutorial-man-white": "tutorial-man-white",
           "webcam-woman-a": "webcam-woman", "webcam-woman-b": "webcam-woman", "portrait-long-hair": "long-hair-woman",
-          "blonde-woman": "blonde-woman"}
+          "blonde-woman": "blonde-woman", "bus": "bus-cream-coat+bus-black-coat+bus-camouflage+bus-walker"}
+FRAMING = {"bus": "full-body"}  # the others are call-framed
 # dark clothes or dark hair: over a room at night; long or curly hair: against a busy texture
 DARK = {"zidane", "hopper", "carphone", "webcam-woman-a", "webcam-woman-b", "portrait-long-hair"}
 HAIR = {"astronaut", "tutorial-man-white", "tutorial-man-green", "webcam-woman-a", "portrait-long-hair", "blonde-woman"}
@@ -27,12 +29,13 @@ CALL_OBJECTS = ["lightbulb", "stop-sign", "candle", "traffic-light", "fire"]
 
 
 def plan(start: int) -> list[dict]:
-    """Every call-framed picture, numbered from ``start``."""
+    """Every picture made from the photos, numbered from ``start``."""
     clutter = list(data.BACKGROUNDS) + list(data.SKIMAGE)
     textures = [f"texture-{n}" for n in (*data.TEXTURES, *data.SKIMAGE_TEXTURES)]
     specs = []
     for i, photo in enumerate(people_truth.PHOTOS):
-        base = {"person": PEOPLE[photo], "photo": photo, "source": people_truth.PHOTOS[photo][0], "framing": "call"}
+        base = {"person": PEOPLE[photo], "photo": photo, "source": people_truth.PHOTOS[photo][0],
+                "framing": FRAMING.get(photo, "call")}
         specs += [{**base, "case": "real"}, {**base, "case": "clutter", "background": clutter[(2 * i + 1) % len(clutter)]},
                   {**base, "case": "object", "background": clutter[(2 * i + 6) % len(clutter)],
                    "object": CALL_OBJECTS[i % len(CALL_OBJECTS)]}]
@@ -74,7 +77,7 @@ def compose(photo: np.ndarray, truth: np.ndarray, background: np.ndarray, spec: 
 
 
 def build(start: int, backgrounds: dict, objects: dict) -> list[dict]:
-    """Writes the call-framed pictures' masks (and composites) and returns their manifest records."""
+    """Writes the photos' pictures' masks (and composites) and returns their manifest records."""
     rng = np.random.default_rng(2323)  # its own generator: the other pictures stay as they were
     photos = {name: people_truth.load(name) for name in people_truth.PHOTOS}
     truths = {name: people_truth.truth(rgb, ann) for name, (rgb, ann) in photos.items()}

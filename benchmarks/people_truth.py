@@ -47,6 +47,7 @@ PHOTOS = {
     "webcam-woman-b": ("opencv-doc", "Cascade_Classifier_Tutorial_Result_LBP.jpg", [23, 503, 1, 641], None),
     "portrait-long-hair": ("u2net-tests", "tests/data/u2net/test_images/0002-01.jpg", None, 560),
     "blonde-woman": ("opencv-doc", "12.jpg", [20, 465, 0, 512], None),  # the "Source" panel, label and bars cut off
+    "bus": ("ultralytics", "ultralytics/assets/bus.jpg", None, 480),  # full body: people in a street
 }
 
 
