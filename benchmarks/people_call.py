@@ -17,13 +17,13 @@ import people_data as data
 import people_truth
 
 # who is in each photo ("+" between two people); the photos of one person share a name
-PEOPLE = {"astronaut": "astronaut", "hopper": "hopper", "zidane": "zidane+ancelotti", "carphone": "carphone-man",
+PEOPLE = {"astronaut": "astronaut", "hopper": "hopper", "carphone": "carphone-man",
           "tutorial-man-green": "tutorial-man-green", "tutorial-man-white": "tutorial-man-white",
           "webcam-woman-a": "webcam-woman", "webcam-woman-b": "webcam-woman", "portrait-long-hair": "long-hair-woman",
-          "blonde-woman": "blonde-woman", "bus": "bus-cream-coat+bus-black-coat+bus-camouflage+bus-walker"}
-FRAMING = {"bus": "full-body"}  # the others are call-framed
+          "blonde-woman": "blonde-woman"}
+FRAMING: dict[str, str] = {}  # a photo's framing where it is not a call
 # dark clothes or dark hair: over a room at night; long or curly hair: against a busy texture
-DARK = {"zidane", "hopper", "carphone", "webcam-woman-a", "webcam-woman-b", "portrait-long-hair"}
+DARK = {"hopper", "carphone", "webcam-woman-a", "webcam-woman-b", "portrait-long-hair"}
 HAIR = {"astronaut", "tutorial-man-white", "tutorial-man-green", "webcam-woman-a", "portrait-long-hair", "blonde-woman"}
 CALL_OBJECTS = ["lightbulb", "stop-sign", "candle", "traffic-light", "fire"]
 

