@@ -74,7 +74,7 @@ UNION = "auto+touching-salient"
 FRAMINGS = {"call": "Call framing (head and shoulders, waist up: real photos and video frames, as they are and "
                     "composited)",
             "upper-body": "Upper body (the Tux Paint firemen cropped to head and chest)",
-            "full-body": "Full body (vtest walkers 83-147 px tall, the firemen, four people in a street photo)"}
+            "full-body": "Full body (vtest walkers 83-147 px tall, the firemen)"}
 
 
 def load_model(row: Row):
