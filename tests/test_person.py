@@ -95,3 +95,37 @@ def test_a_person_who_turns_away_stays_while_the_person_model_still_sees_them(me
         for i in range(LEAVE_FRAMES * FACE_EVERY + 1):
             auto.predict_frames(tree_frames[i % len(tree_frames)][None])
         assert auto.gate.person is False
+
+
+def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, tree_frames, tmp_path, monkeypatch):
+    """webcam --model auto --size auto: while the person model answers alone, its few ms a mask say nothing of
+    U2-Net†'s size (it stays); once U2-Net† runs, its rate moves the ladder, and a move reloads U2-Net† alone: the
+    person model, the face detector and the gate's decision stay (no second 'in the first frame' line)."""
+    from u2live.adaptive import Setting
+    from u2live.job import open_segmenter
+
+    monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))  # nothing remembered: starts at 160, explores
+    with av.open(str(megamind)) as clip:
+        person_frames = [torch.from_numpy(f.to_ndarray(format="rgb24"))[None]
+                         for i, f in zip(range(42), clip.decode(video=0)) if i >= 30]
+    lines = []
+    model = {"weights": None, "model": "auto", "size": "auto", "backend": "cpu", "precision": "auto"}
+    with open_segmenter(model, live=True, log=lines.append) as live:
+        auto = live.current
+        person, faces = auto.person_segmenter, auto.faces
+        now = 0.0
+        for i in range(45):  # 4.5 s of a person, 100 masks/s by the model's time: 25 predicted at 320 for U2-Net†
+            live.predict_frames(person_frames[i % len(person_frames)])
+            now += 0.1
+            assert live.refreshed(now, 0.01) is None
+        assert auto.gate.person is True and live.size == 160 and live.switches == []
+        moves = []
+        for i in range(LEAVE_FRAMES * FACE_EVERY + 45):  # nobody: U2-Net† takes over, 50 masks/s at 160
+            live.predict_frames(tree_frames[i % len(tree_frames)][None])
+            now += 0.1
+            moves.append(live.refreshed(now, 0.02))
+        assert [m for m in moves if m] == [Setting(320, "int8")] and auto.gate.person is False
+        assert live.current is auto and auto.person_segmenter is person and auto.faces is faces
+        assert auto.salient.size == 320 and live.size == 320 and "u2netp int8 320x320" in live.describe()
+        assert live.predict_frames(tree_frames[:1]).shape[-1] == 320
+    assert sum("in the first frame" in line for line in lines) == 1

@@ -13,6 +13,12 @@ The rate is measured where it matters: the live model runs beside the picture, o
 picture's priority (:func:`u2live.live.below_the_picture`), so its rate is what the picture leaves it. It counts
 the time the model spends per mask, not the masks shown: a model faster than the camera waits for frames, and a
 camera slower than the target is no reason to step down.
+
+Under ``--model auto`` the ladder is U2-Net†'s, the network ``--size`` sizes (:mod:`u2live.person`): a move
+changes U2-Net† alone (the segmenter's own ``resize``), and only masks it made are counted (``ran_at_size``), each
+with all the time it took (the person model's and the face detector's included: that is the rate masks come at).
+A mask of the person model alone says nothing about U2-Net†'s size: it is not counted, and when U2-Net† runs
+again the governor watches it afresh.
 """
 from __future__ import annotations
 
@@ -161,6 +167,7 @@ class AdaptiveSegmenter(Segmenter):
         self.remember = remember or (lambda setting, hz: None)
         self.name, self.device, self.switches = segmenter.name, segmenter.device, []
         self.started_at = governor.current
+        self._sized_idle = False  # the last mask did not come from the network the ladder sizes
 
     model = property(lambda self: self.current.model)
     size = property(lambda self: self.current.size)
@@ -185,6 +192,12 @@ class AdaptiveSegmenter(Segmenter):
 
     def refreshed(self, now: float, busy: float | None = None) -> Setting | None:
         """A new mask came at ``now`` after ``busy`` seconds of model time; returns the rung switched to, if any."""
+        if not getattr(self.current, "ran_at_size", True):  # auto's person model alone: U2-Net†'s size not used
+            self._sized_idle = True
+            return None
+        if self._sized_idle:  # the sized network runs again: watch it afresh from this mask
+            self._sized_idle = False
+            self.governor.restart(now - (busy or 0.0))
         was = self.governor.current
         setting = self.governor.refreshed(now, busy)
         if setting is None:
@@ -192,13 +205,22 @@ class AdaptiveSegmenter(Segmenter):
         rate = self.governor.switched_at
         self.log(f"u2live: --size auto: the model makes {rate:.1f} masks/s at {was} here ({self.governor.target_hz:g}"
                  f" wanted): {setting} from now")
-        new = self.create(setting)
-        old, self.current = self.current, new
-        old.close()
+        self._load(setting)
         self.governor.restart(self.clock())  # the loading time is not the new rung's
         self.switches.append(setting)
         self.remember(setting, predict_hz(setting, {was: rate}))
         return setting
+
+    def _load(self, setting: Setting) -> None:
+        """The model at ``setting`` from now on: changed in place by a segmenter that has ``resize`` (auto: U2-Net†
+        alone, the person model and its decision kept), else ``create``d and the old one closed."""
+        resize = getattr(self.current, "resize", None)
+        if resize is not None:
+            resize(setting.size, setting.precision)
+            return
+        new = self.create(setting)
+        old, self.current = self.current, new
+        old.close()
 
     def _close(self) -> None:
         if self.governor.last_rate is not None:  # watched for a window at least: what it runs at now

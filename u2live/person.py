@@ -13,6 +13,11 @@ person model only after a person has been seen in ``ENTER_FRAMES`` looks in a ro
 ``LEAVE_FRAMES`` looks without one, so a mask never flips between the two networks from one frame to the next. A
 face lets a person in; the person model's mask keeps them (``STAY_SHARE``) when they turn away from the camera.
 Each turn is one stderr line. Still images (:meth:`PersonAwareSegmenter.predict`) are each decided alone.
+
+Under ``webcam --size auto`` the size ladder is U2-Net†'s (what ``--size`` sets): a move changes U2-Net† alone
+(:meth:`PersonAwareSegmenter.resize`); the person model, the face detector and the gate's decision stay. The
+governor learns only from masks U2-Net† made (:attr:`PersonAwareSegmenter.ran_at_size`): while the person model
+answers alone, U2-Net†'s size costs nothing and its rate is not measured.
 """
 from __future__ import annotations
 
@@ -83,10 +88,13 @@ class PresenceGate:
 class PersonAwareSegmenter(Segmenter):
     """Two segmenters on one backend: ``person`` (the person model) on every frame, ``salient`` (U2-Net†) where no
     person is. Takes ownership of both. ``name``, ``device`` and ``precision`` are the salient segmenter's, ``size``
-    is its size (what ``--size`` sets; the person model runs at the size it was trained at)."""
+    is its size (what ``--size`` sets; the person model runs at the size it was trained at). ``remake(size,
+    precision)`` loads U2-Net† at another size (:meth:`resize`, for ``--size auto``)."""
 
-    def __init__(self, person: Segmenter, salient: Segmenter, *, log=None):
-        self.person_segmenter, self.salient = person, salient
+    def __init__(self, person: Segmenter, salient: Segmenter, *, log=None, remake=None):
+        self.person_segmenter, self.salient, self.remake = person, salient, remake
+        #: whether U2-Net† (the network ``size`` sizes) made any of the last predict_frames call's masks
+        self.ran_at_size = False
         self.name, self.device = salient.name, salient.device
         super().__init__(model=salient.model, size=salient.size, precision=salient.precision, log=log or salient.log)
         self.model = "auto"
@@ -135,6 +143,7 @@ class PersonAwareSegmenter(Segmenter):
                     self._decide(staying or self.person_in(_small_rgb(image), mask))
             self.frame += 1
             use_person.append(bool(self.gate.person))
+        self.ran_at_size = not all(use_person)
         if all(use_person):
             return people
         salient = self.salient.predict_frames(images, stats)
@@ -152,6 +161,16 @@ class PersonAwareSegmenter(Segmenter):
             which = (f"{self.person_segmenter.model} (the person model)" if person
                      else f"{self.salient.model} (salient objects)")
             self.log(f"u2live: --model auto -> {which}: {self.gate.reason}")
+
+    def resize(self, size: int, precision: str) -> None:
+        """U2-Net† at ``size`` and ``precision`` from the next frame (a ``--size auto`` move), loaded before the old
+        one is closed; the person model, the face detector and the gate's decision stay as they are."""
+        if self.remake is None:
+            raise BackendError("this --model auto segmenter cannot change U2-Net†'s size")
+        new = self.remake(size, precision)
+        old, self.salient = self.salient, new
+        self.size, self.precision = new.size, new.precision
+        old.close()
 
     def describe(self) -> str:
         return f"auto: {self.person_segmenter.describe()} where a person is, else {self.salient.describe()}"
@@ -172,13 +191,17 @@ def create_auto(make, *, size: int | None = None, precision: str | None = None, 
     options.pop("model", None)
     salient = make(model="u2netp", size=size, precision=precision, **options)
     try:
-        options.pop("weights", None)
+        weights = options.pop("weights", None)
         options["backend"] = salient.name  # the backend auto picked for the first
         person = make(model=PERSON_MODEL, precision="fp32" if salient.name == "cpu" else None, **options)
     except BaseException:
         salient.close()
         raise
-    return PersonAwareSegmenter(person, salient, log=log)
+
+    def remake(size: int, precision: str) -> Segmenter:  # U2-Net† alone, on the same backend
+        return make(model="u2netp", size=size, precision=precision, weights=weights, **options)
+
+    return PersonAwareSegmenter(person, salient, log=log, remake=remake)
 
 
 def _small_rgb(image) -> np.ndarray:
