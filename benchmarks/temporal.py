@@ -19,7 +19,13 @@ per 1280x720 frame (Megamind frames enlarged), interleaved with the other settin
 ``--tradeoff`` scores a sweep of settings on every stretch, held-out ones included, to map how still-pixel flicker
 trades against fidelity (it tunes nothing: the defaults were chosen before, on frames 0-119).
 
-Usage: ``python benchmarks/temporal.py [--media DIR] [--out benchmarks/results] [--tune | --tradeoff]``
+``--model`` (repeatable; issue 23) measures the same settings on other masks (MODELS): the person model's and
+``--model auto``'s, beside U2-Net†'s in the same run, into ``temporal-person.md/.json``. Each model's masks are
+smoothed and scored at their own resolution, as the pipeline smooths them (auto's, where its two networks' sizes
+mix in a clip, at the larger one); the still and moving pixels are found at that resolution too.
+
+Usage: ``python benchmarks/temporal.py [--media DIR] [--out benchmarks/results] [--tune | --tradeoff]
+[--model u2netp --model selfie --model auto]``
 """
 from __future__ import annotations
 
@@ -65,6 +71,60 @@ def decode(path: Path):
     return [(image, t) for (image, _), t in zip(frames, pts)]
 
 
+#: --model: whose masks are measured. u2netp: the default CPU backend (ONNX Runtime FP32) at SIZE, the masks the
+#: defaults were tuned on; selfie: the person model as auto runs it (FP32 at its own 256x256); auto: what ``u2live
+#: video`` gets at its defaults (Segmenter.predict_frames on the frames in order, one at a time as on the CPU: the
+#: person model where auto's gate says a person is, U2-Net† INT8 at 320 where none is; the gate decides per clip)
+MODELS = ("u2netp", "selfie", "auto")
+
+
+def masks_of(path: Path, frames: list, model: str = "u2netp") -> np.ndarray | list[np.ndarray]:
+    """The float32 masks of ``model`` (MODELS) for every frame of the clip at ``path``, cached: [T, S, S], or a
+    list of [S, S] where auto's two networks' sizes mix."""
+    if model == "u2netp":
+        return model_masks(path, frames)
+    cache = CACHE / f"{path.stem}-{model}-video.npz"
+    if cache.is_file():
+        with np.load(cache) as data:
+            if len(data.files) == len(frames):
+                return per_frame([data[f"{i:05d}"] for i in range(len(frames))])
+    masks, lines = sequence_masks(frames, model)
+    for line in lines:
+        print(f"{path.name}: {line}", file=sys.stderr)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, **{f"{i:05d}": m.astype(np.float16) for i, m in enumerate(masks)})
+    return per_frame([m.astype(np.float16) for m in masks])  # as the cache gives them back
+
+
+def per_frame(masks: list) -> np.ndarray | list[np.ndarray]:
+    """float32 [T, S, S] when the masks share a size, else the list of float32 masks."""
+    masks = [m.astype(np.float32) for m in masks]
+    return np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
+
+
+def sequence_masks(frames: list, model: str) -> tuple[list, list[str]]:
+    """The masks of ``model`` for the frames in order, as ``u2live video`` makes them on the CPU (one frame per
+    ``predict_frames`` call, so auto's gate sees the clip as a run does), and what the segmenter said."""
+    from u2live.options import VIDEO_PRECISION
+
+    lines = []
+    options = {"precision": "fp32"} if model == "selfie" else {"size": SIZE}
+    with backends.create("cpu", model=model, auto_precision=VIDEO_PRECISION, log=lines.append,
+                         **options) as segmenter, torch.inference_mode():
+        lines.append(segmenter.describe())
+        masks = [segmenter.predict_frames(torch.from_numpy(image)[None])[0].numpy() for image, _ in frames]
+    return masks, lines
+
+
+def as_array(masks: list) -> np.ndarray:
+    """[T, S, S] float32 from per-frame masks; where sizes differ (auto turning between its two networks), each
+    resized to the largest (bilinear, as the refinement enlarges a mask)."""
+    side = max(m.shape[-1] for m in masks)
+    return np.stack([m if m.shape[-1] == side else cv2.resize(m.astype(np.float32), (side, side),
+                                                                interpolation=cv2.INTER_LINEAR)
+                     for m in masks]).astype(np.float32)
+
+
 def model_masks(path: Path, frames: list) -> np.ndarray:
     """[T, SIZE, SIZE] float32 sigmoid masks of the default CPU backend, cached (resumes when interrupted)."""
     cache = CACHE / f"{path.stem}-cpu-{SIZE}.npz"
@@ -98,74 +158,88 @@ def make_state(setting: str, **options):
     return MotionSmoother(**options)
 
 
-def replay(frames: list, masks: np.ndarray, setting: str, **options) -> np.ndarray:
-    """[T, S, S] outputs of ``setting`` run over the whole clip in order."""
+def replay(frames: list, masks, setting: str, **options) -> np.ndarray:
+    """[T, S, S] outputs of ``setting`` run over the whole clip in order, each mask at its own size (a state
+    starts afresh where the size changes, as in the pipeline), then :func:`as_array`."""
     state = make_state(setting, **options)
     if state is None:
-        return masks
+        return as_array(masks)
     outs = [state.update(torch.from_numpy(m), t, image=image) for m, (image, t) in zip(masks, frames)]
-    return np.stack([o.numpy() for o in outs])
+    return as_array([o.numpy() for o in outs])
 
 
 class Reference:
-    """What the scores need from the input frames: gray at mask resolution, and the evaluation flow per pair."""
+    """What the scores need from the input frames: the evaluation flow per pair, and still and moving pixels at
+    the masks' resolution (the first ``at(size)`` for a size computes them)."""
 
     def __init__(self, frames: list):
-        self.gray = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (SIZE, SIZE),
-                                         interpolation=cv2.INTER_AREA).astype(np.float32) for f, _ in frames])
-        changed = np.abs(np.diff(self.gray, axis=0))
-        self.still = np.concatenate([np.zeros_like(changed[:1], bool), changed < STILL_LEVELS])
-        self.moving = np.concatenate([np.zeros_like(changed[:1], bool), changed > MOVING_LEVELS])
+        self.frames = frames
+        self._pixels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         estimator = FlowEstimator(max(frames[0][0].shape), preset="medium")
         self.flows = [None] + [estimator.flow(frames[t - 1][0], frames[t][0]) for t in range(1, len(frames))]
+
+    def at(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """([T, size, size] still pixels, moving pixels): gray change between frames at ``size``."""
+        if size not in self._pixels:
+            gray = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (size, size),
+                                        interpolation=cv2.INTER_AREA).astype(np.float32) for f, _ in self.frames])
+            changed = np.abs(np.diff(gray, axis=0))
+            self._pixels[size] = (np.concatenate([np.zeros_like(changed[:1], bool), changed < STILL_LEVELS]),
+                                  np.concatenate([np.zeros_like(changed[:1], bool), changed > MOVING_LEVELS]))
+        return self._pixels[size]
 
     def scores(self, outs: np.ndarray, masks: np.ndarray, first: int, last: int) -> dict:
         """The four figures over frames [first, last) (pairs t-1, t with t in (first, last)), plus per-frame
         still-pixel flicker for the plot."""
         warp_num = warp_den = still_num = still_den = 0.0
         per_frame = []
+        size = masks.shape[-1]
+        stills, moving = self.at(size)
         for t in range(first + 1, last):
-            flow, still = self.flows[t], self.still[t]
+            flow, still = self.flows[t], stills[t]
             step = np.abs(outs[t] - outs[t - 1])
             per_frame.append(float(step[still].mean()) if still.any() else float("nan"))
             still_num += float(step[still].sum())
             still_den += float(still.sum())
             if not flow.scene_cut:
-                valid = flow.resize(flow.valid, (SIZE, SIZE))
+                valid = flow.resize(flow.valid, (size, size))
                 warp_num += float(np.abs(outs[t] - flow.warp(outs[t - 1]))[valid].sum())
                 warp_den += float(valid.sum())
         span = slice(first, last)
         error = np.abs(outs[span] - masks[span])
-        moving = self.moving[span]
+        moving = moving[span]
         return {"warping_error": warp_num / max(warp_den, 1), "still_flicker": still_num / max(still_den, 1),
                 "fidelity": float(error.mean()), "fidelity_moving": float(error[moving].mean()),
                 "per_frame_still_flicker": per_frame}
 
 
-def evaluate(media: Path, settings: dict) -> list[dict]:
-    """Rows of scores: every stretch x every setting ({name: options})."""
+def evaluate(media: Path, settings: dict, models: tuple[str, ...] = ("u2netp",)) -> list[dict]:
+    """Rows of scores: every stretch x every model's masks x every setting ({name: options})."""
     rows = []
     for name in dict.fromkeys(s[1] for s in STRETCHES):
         frames = decode(media / name)
-        masks = model_masks(media / name, frames)
         reference = Reference(frames)
-        outputs = {label: replay(frames, masks, kind, **options) for label, (kind, options) in settings.items()}
-        for stretch, clip, first, last in STRETCHES:
-            if clip != name:
-                continue
-            last = len(frames) if last is None else last
-            for label, outs in outputs.items():
-                rows.append({"stretch": stretch, "frames": last - first, "setting": label,
-                             **reference.scores(outs, masks, first, last)})
+        for model in models:
+            masks = masks_of(media / name, frames, model)
+            outputs = {label: replay(frames, masks, kind, **options) for label, (kind, options) in settings.items()}
+            masks = as_array(masks)
+            for stretch, clip, first, last in STRETCHES:
+                if clip != name:
+                    continue
+                last = len(frames) if last is None else last
+                for label, outs in outputs.items():
+                    rows.append({"stretch": stretch, "frames": last - first, "model": model, "setting": label,
+                                 **reference.scores(outs, masks, first, last)})
     _relative(rows)
     return rows
 
 
 def _relative(rows: list[dict]) -> None:
-    """Adds each row's reduction of warping error and still flicker against ``none`` on the same stretch."""
-    base = {r["stretch"]: r for r in rows if r["setting"] == "none"}
+    """Adds each row's reduction of warping error and still flicker against ``none`` on the same stretch and
+    model's masks."""
+    base = {(r["model"], r["stretch"]): r for r in rows if r["setting"] == "none"}
     for r in rows:
-        b = base[r["stretch"]]
+        b = base[r["model"], r["stretch"]]
         r["warping_reduction"] = 1 - r["warping_error"] / b["warping_error"]
         r["flicker_reduction"] = 1 - r["still_flicker"] / b["still_flicker"]
 
@@ -254,18 +328,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, warm_up: int = 200) -> None:
+def person_table(rows: list[dict]) -> str:
+    """:func:`table` with the masks' model in a column, the stretches kept together."""
+    lines = [("| stretch | model | --smoothing | warping error | vs none | still-pixel flicker | vs none | "
+              "fidelity (MAE to per-frame) | on moving pixels |"), "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    order = {s[0]: i for i, s in enumerate(STRETCHES)}
+    for r in sorted(rows, key=lambda r: (order[r["stretch"]], MODELS.index(r["model"]))):
+        lines.append(f"| {r['stretch']} | {r['model']} | {r['setting']} | {r['warping_error']:.4f} | "
+                     f"{-100 * r['warping_reduction']:+.0f}% | {r['still_flicker']:.4f} | "
+                     f"{-100 * r['flicker_reduction']:+.0f}% | {r['fidelity']:.4f} | {r['fidelity_moving']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, warm_up: int = 200,
+                  model: str = "u2netp", settings=SETTINGS) -> None:
     """Frames [first, last) of Megamind as ``u2live video`` renders them by default (composited over the blurred
     background) and their final alpha (``--mode matte``), two rows per setting (none, ema, motion), from the cached
-    model masks; the states run from ``warm_up`` (the first frame after a scene cut)."""
+    masks of ``model``; the states run from ``warm_up`` (the first frame after a scene cut)."""
     from u2live.backgrounds import parse_background
     from u2live.pipeline import Stages
     from u2live.stats import PipelineStats
 
     frames = decode(media / "Megamind.avi")
-    masks = model_masks(media / "Megamind.avi", frames)
+    masks = masks_of(media / "Megamind.avi", frames, model)
     rows = []
-    for setting in SETTINGS:
+    for setting in settings:
         spec = "auto" if setting == "motion" else setting
         for mode in ("composite", "matte"):
             stages = Stages(mode=mode, smoother=make_smoother(spec), background=parse_background("blur"))
@@ -357,7 +444,22 @@ def main() -> None:
                         help="only score the TRADEOFF sweep on every stretch (temporal-tradeoff.json/.md/.png)")
     parser.add_argument("--sheet", action="store_true", help="only draw the contact sheet of frames 225-236")
     parser.add_argument("--cost", action="store_true", help="only time the states (temporal-cost.json/.md)")
+    parser.add_argument("--model", action="append", choices=MODELS,
+                        help="whose masks (MODELS; repeat for several): other than u2netp alone, the rows go to "
+                             "temporal-person.json/.md, one per model, the state's cost not timed")
+    parser.add_argument("--frames", type=int, nargs=3, metavar=("FIRST", "LAST", "WARM_UP"),
+                        help="with --sheet: Megamind frames [FIRST, LAST), the states run from WARM_UP")
     args = parser.parse_args()
+    models = tuple(args.model or ("u2netp",))
+    if args.sheet and models != ("u2netp",) or args.frames:
+        first, last, warm_up = args.frames or (225, 237, 200)
+        for model in models:
+            contact_sheet(args.media, args.out / f"temporal-person-{model}-{first}-{last - 1}.jpg", first, last,
+                          warm_up, model=model, settings=("none", "motion"))
+        return
+    if models != ("u2netp",):
+        person_results(args.media, args.out, models)
+        return
     if args.sheet:
         contact_sheet(args.media, args.out / "temporal-megamind-225-236.jpg")
         return
@@ -393,6 +495,19 @@ def main() -> None:
     if args.tune:
         text += "\nTuning variants (Megamind 0-119 only):\n\n" + table([r for r in rows if r["setting"] in TUNING])
     (args.out / "temporal.md").write_text(text)
+    print(text)
+
+
+def person_results(media: Path, out: Path, models: tuple[str, ...]) -> None:
+    """--model: the three settings on each model's masks, into temporal-person.json/.md."""
+    rows = evaluate(media, {s: (s, {}) for s in SETTINGS}, models)
+    machine = describe(machine_info())
+    data = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "models": list(models), "rows": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "temporal-person.json").write_text(json.dumps(data, indent=1) + "\n")
+    flags = " ".join(f"--model {m}" for m in models)
+    text = f"`python benchmarks/temporal.py {flags}`, {data['date']}, {machine}.\n\n{person_table(rows)}"
+    (out / "temporal-person.md").write_text(text)
     print(text)
 
 
