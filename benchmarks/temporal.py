@@ -208,8 +208,14 @@ class Reference:
         span = slice(first, last)
         error = np.abs(outs[span] - masks[span])
         moving = moving[span]
+        kept, held = masks[span] > 0.5, outs[span] > 0.5
         return {"warping_error": warp_num / max(warp_den, 1), "still_flicker": still_num / max(still_den, 1),
                 "fidelity": float(error.mean()), "fidelity_moving": float(error[moving].mean()),
+                # of the pixels the model's own mask keeps (> 0.5): the share the output drops, and the share it
+                # adds where the model's mask does not keep them (a held hair band, a held-over shoulder)
+                "kept": float(kept.mean()),  # the share of the picture the model's mask keeps
+                "dropped": float((kept & ~held).sum() / max(kept.sum(), 1)),
+                "added": float((~kept & held).sum() / max(kept.sum(), 1)),
                 "per_frame_still_flicker": per_frame}
 
 
@@ -331,12 +337,14 @@ def table(rows: list[dict]) -> str:
 def person_table(rows: list[dict]) -> str:
     """:func:`table` with the masks' model in a column, the stretches kept together."""
     lines = [("| stretch | model | --smoothing | warping error | vs none | still-pixel flicker | vs none | "
-              "fidelity (MAE to per-frame) | on moving pixels |"), "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+              "fidelity (MAE to per-frame) | on moving pixels | model's mask keeps | of that dropped | added |"),
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     order = {s[0]: i for i, s in enumerate(STRETCHES)}
     for r in sorted(rows, key=lambda r: (order[r["stretch"]], MODELS.index(r["model"]))):
         lines.append(f"| {r['stretch']} | {r['model']} | {r['setting']} | {r['warping_error']:.4f} | "
                      f"{-100 * r['warping_reduction']:+.0f}% | {r['still_flicker']:.4f} | "
-                     f"{-100 * r['flicker_reduction']:+.0f}% | {r['fidelity']:.4f} | {r['fidelity_moving']:.4f} |")
+                     f"{-100 * r['flicker_reduction']:+.0f}% | {r['fidelity']:.4f} | {r['fidelity_moving']:.4f} | "
+                     f"{100 * r['kept']:.1f}% | {100 * r['dropped']:.1f}% | {100 * r['added']:.1f}% |")
     return "\n".join(lines) + "\n"
 
 
@@ -403,6 +411,11 @@ TRADEOFF = {
     "evidence 0.3s": ("motion", {"evidence": 0.3}),
     "evidence 0.3s, follow 1s": ("motion", {"evidence": 0.3, "follow": 1.0}),
 }
+#: with --model, also: a pixel committed to the person sooner (the person model's hair hovers just above its edge)
+PERSON_TRADEOFF = {
+    "commit 0.15-0.4 (take sooner)": ("motion", {"commit": (0.15, 0.4)}),
+    "commit 0.15-0.35 (take sooner)": ("motion", {"commit": (0.15, 0.35)}),
+}
 FIDELITY_BAR, FLICKER_BAR = 0.03, 0.80  # issue 10: fidelity within 0.03, still flicker at least 80% lower
 
 
@@ -441,7 +454,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--tune", action="store_true", help="also score the tuning variants (Megamind 0-119)")
     parser.add_argument("--tradeoff", action="store_true",
-                        help="only score the TRADEOFF sweep on every stretch (temporal-tradeoff.json/.md/.png)")
+                        help="only score the TRADEOFF sweep on every stretch (temporal-tradeoff.json/.md/.png; "
+                             "with --model, temporal-person-tradeoff.json/.md)")
     parser.add_argument("--sheet", action="store_true", help="only draw the contact sheet of frames 225-236")
     parser.add_argument("--cost", action="store_true", help="only time the states (temporal-cost.json/.md)")
     parser.add_argument("--model", action="append", choices=MODELS,
@@ -458,7 +472,7 @@ def main() -> None:
                           warm_up, model=model, settings=("none", "motion"))
         return
     if models != ("u2netp",):
-        person_results(args.media, args.out, models)
+        person_results(args.media, args.out, models, {**TRADEOFF, **PERSON_TRADEOFF} if args.tradeoff else None)
         return
     if args.sheet:
         contact_sheet(args.media, args.out / "temporal-megamind-225-236.jpg")
@@ -498,16 +512,18 @@ def main() -> None:
     print(text)
 
 
-def person_results(media: Path, out: Path, models: tuple[str, ...]) -> None:
-    """--model: the three settings on each model's masks, into temporal-person.json/.md."""
-    rows = evaluate(media, {s: (s, {}) for s in SETTINGS}, models)
+def person_results(media: Path, out: Path, models: tuple[str, ...], sweep: dict | None = None) -> None:
+    """--model: the three settings on each model's masks, into temporal-person.json/.md; with ``sweep``
+    (--tradeoff) its settings instead, into temporal-person-tradeoff.json/.md."""
+    rows = evaluate(media, sweep or {s: (s, {}) for s in SETTINGS}, models)
     machine = describe(machine_info())
     data = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "models": list(models), "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "temporal-person.json").write_text(json.dumps(data, indent=1) + "\n")
-    flags = " ".join(f"--model {m}" for m in models)
+    name = "temporal-person-tradeoff" if sweep else "temporal-person"
+    (out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    flags = " ".join(f"--model {m}" for m in models) + (" --tradeoff" if sweep else "")
     text = f"`python benchmarks/temporal.py {flags}`, {data['date']}, {machine}.\n\n{person_table(rows)}"
-    (out / "temporal-person.md").write_text(text)
+    (out / f"{name}.md").write_text(text)
     print(text)
 
 
