@@ -49,7 +49,7 @@ CLIPS = REPO / "benchmarks/.clips"
 RESULTS = REPO / "benchmarks/results"
 #: webcam's defaults: --model auto, --backend auto, --precision auto (int8 on the CPU), --size auto (measured while
 #: running)
-DEFAULTS = {"weights": None, "model": "auto", "size": "auto", "backend": "auto", "precision": None}
+DEFAULTS = {"weights": None, "model": "auto", "size": "auto", "backend": "auto", "precision": "auto"}
 VCAM_BACKEND = "u2live-bench-recording"
 # The source plays from the moment it opens, as a camera does, while the model loads and warms up (ORT's first
 # int8 call takes ~2 s here): the clip runs this much longer than the span measured, which starts at the first
@@ -99,15 +99,16 @@ def live_run(clip: Path, out: Path, *, sync: bool, background: str, vcam: bool =
              smoothing: str = "auto", warp: bool = True, model: dict | None = None, lever: str = "") -> dict:
     """One ``u2live webcam`` run as the CLI makes it (in this process, so the recording camera is registered), at
     webcam's defaults unless ``model`` overrides some; ``lever`` reverts one of the live path's choices (LEVERS)."""
-    from u2live.backgrounds import parse_background
     from u2live.job import run_job
+    from u2live.spec import ModelSpec, RunSpec
 
+    spec = RunSpec(str(clip), live=True, model=ModelSpec(**{**DEFAULTS, **(model or {})}), mode=mode,
+                   smoothing=smoothing, background=background, output=out, vcam=vcam, sync=sync, warp=warp,
+                   progress=False)
     RecordingCamera.opened.clear()
     load_before = loadavg()
     with LEVERS[lever](), ThreadCpu() as cpu:
-        stats = run_job(str(clip), live=True, output=out, rtmp=None, vcam=vcam, preview=False,
-                        background=parse_background(background), mode=mode, smoothing=smoothing, max_frames=None,
-                        quiet=True, sync=sync, warp=warp, on_frame=cpu.mark, **{**DEFAULTS, **(model or {})})
+        stats = run_job(spec, on_frame=cpu.mark)
     row = {"sync": sync, "background": background, "mode": mode, "smoothing": smoothing, "warp": warp,
            "lever": lever, **stats.as_dict(), "load_before": load_before, "load_after": loadavg()}
     row["cores_by_thread"] = cpu.cores()

@@ -14,6 +14,7 @@ import pytest
 
 from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting, ladder, predict_hz
 from u2live.backends.onnx_runtime import cpu_threads
+from u2live.spec import ModelSpec
 
 RUNGS = ladder((320, 256, 192, 160), ["int8"])
 
@@ -120,7 +121,7 @@ def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_sett
     from u2live.size_memory import SizeMemory
 
     monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))
-    model = dict(weights=None, model="u2netp", size="auto", backend="cpu", precision="auto")
+    model = ModelSpec(model="u2netp", size="auto", backend="cpu")
     with open_segmenter(model, live=True) as first:
         assert (first.size, first.precision) == (160, "int8")
     assert "--size auto: int8 160x160 to start" in capsys.readouterr().err
@@ -135,7 +136,7 @@ def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_sett
 def test_a_live_cpu_model_computes_on_every_core_as_offline():
     from u2live.job import open_segmenter
 
-    model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
+    model = ModelSpec(model="u2netp", size=64, backend="cpu", precision="fp32")
     with open_segmenter(model, live=True) as live, open_segmenter(model, live=False) as offline:
         assert live.threads == offline.threads == cpu_threads()
 
@@ -159,7 +160,7 @@ def test_every_compute_thread_of_a_live_model_runs_below_the_picture():
     from u2live.live import WORKER_NICENESS
 
     main = _nice_by_thread()
-    model = dict(weights=None, model="u2netp", size=64, backend="cpu", precision="fp32")
+    model = ModelSpec(model="u2netp", size=64, backend="cpu", precision="fp32")
     with open_segmenter(model, live=True) as segmenter:
         segmenter.infer(np.zeros((1, 3, 64, 64), np.float32))
         started = {tid: nice for tid, nice in _nice_by_thread().items() if tid not in main}

@@ -99,7 +99,7 @@ def test_every_frame_is_rendered_once_in_order_and_the_smoother_sees_each_mask_o
     assert all(a < b for a, b in zip(smoother.seen, smoother.seen[1:]))
     assert set(smoother.seen) <= set(pts) and smoother.seen[0] == pts[0]  # the first frame waits for its own mask
     live = stats.live()
-    assert live["delivered_share"] == 1.0 and live["mask_age_ms_p50"] >= 0 and live["camera_fps"] == 12.0
+    assert live["delivered_share"] == 1.0 and live["mask_age_ms_p50"] >= 0
 
 
 def test_a_paced_source_keeps_its_rate_with_fresh_masks(clip, segmenter):

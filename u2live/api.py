@@ -68,7 +68,6 @@ class Model(Closing):
                                         backend=self.segmenter.name, precision=precision)
         self._video_segmenter: Segmenter | None = None
         self._model, self._log = options["model"], log
-        self._weights = options["weights"]  # an input: video() never writes over it
         self._lock = threading.Lock()
 
     def mask(self, image: ImageLike) -> np.ndarray:
@@ -107,15 +106,16 @@ class Model(Closing):
         the run's statistics (frames, FPS, time per stage)."""
         from .backgrounds import parse_background
         from .job import run_job
+        from .spec import ModelSpec, RunSpec
 
         if output is None and rtmp is None:
             raise InputError("nothing to write to: give output and/or rtmp")
         check_video_args(bg=bg, mode=mode, smoothing=smoothing, max_frames=max_frames, batch=batch)
+        spec = RunSpec(str(input), model=ModelSpec(**self._video), background=parse_background(bg),
+                       mode=mode, smoothing=smoothing, output=None if output is None else Path(output), rtmp=rtmp,
+                       overwrite=overwrite, max_frames=max_frames, batch=batch, progress=progress)
         with self._lock:
-            return run_job(str(input), live=False, output=None if output is None else Path(output), rtmp=rtmp,
-                           vcam=False, preview=False, batch=batch, background=parse_background(bg), mode=mode,
-                           smoothing=smoothing, max_frames=max_frames, quiet=not progress,
-                           overwrite=overwrite, segmenter=self.video_segmenter(), weights=self._weights)
+            return run_job(spec, segmenter=self.video_segmenter())
 
     def video_segmenter(self) -> Segmenter:
         """The model :meth:`video` runs, as ``u2live video`` would with this model's options: the one loaded when

@@ -1,33 +1,35 @@
 """One way to assemble a run: source + segmenter + stages + sinks, with the defaults in one place.
 
-``u2live video`` and ``webcam``, the Python API and ``batch`` workers run :func:`run_job` (outputs checked, the
-model opened or given, a progress bar, the summary line); ``bench`` (its own clip and sinks) and ``serve`` (a job's
-upload into its result file) build their stages with :func:`build_stages` and run them with :func:`run_frames`, so
-every one of them runs the same stages with the same defaults through the same loop.
+``u2live video`` and ``webcam``, the Python API and ``batch`` workers describe a run as one
+:class:`u2live.spec.RunSpec` and run it with :func:`run_job` (outputs checked, the model opened or given, a
+progress bar, the summary line); ``bench`` (its own clip and sinks) and ``serve`` (a job's upload into its result
+file) build their stages with :func:`build_stages` and run them with :func:`run_frames`, so every one of them runs
+the same stages with the same defaults through the same loop.
+
+Importing this module imports no torch: the modules that run frames are imported by the functions that use them.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING
 
 import click
-import torch
 
-from . import adaptive, backends
-from .adaptive import SIZES, ladder
-from .backgrounds import BackgroundSpec
-from .capacity import check_batch_memory
+from . import backends
 from .errors import U2LiveError
-from .live import below_the_picture, run_live
 from .options import DEFAULT_MODE, DEFAULT_SMOOTHING, VIDEO_PRECISION, segmenter_options
-from .pipeline import Stages, default_batch, run_pipeline, segmenter_device
 from .progress import progress_bar
-from .sinks import check_sinks, check_vcam, kept_note, open_sinks
-from .size_memory import SizeMemory
-from .smoothing import make_smoother
+from .sinks import VirtualCameraSink, check_sinks, kept_note, open_sinks
 from .sources import open_source
+from .spec import ModelSpec, RunSpec
 from .stats import PipelineStats
+
+if TYPE_CHECKING:
+    from .backgrounds import BackgroundSpec
+    from .pipeline import Stages
 
 
 def queue_size(live: bool) -> int:
@@ -39,6 +41,9 @@ def queue_size(live: bool) -> int:
 def build_stages(segmenter: backends.Segmenter, *, mode: str = DEFAULT_MODE, smoothing: str = DEFAULT_SMOOTHING,
                  background: BackgroundSpec) -> Stages:
     """What happens to each frame after the model, on the segmenter's device (a new smoother: state is per run)."""
+    from .pipeline import Stages, segmenter_device
+    from .smoothing import make_smoother
+
     return Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
                   device=segmenter_device(segmenter))
 
@@ -50,7 +55,10 @@ def run_frames(source, segmenter: backends.Segmenter, stages: Stages, sinks: Seq
     model beside it (:func:`u2live.live.run_live`) unless ``sync``; else every frame waits for its own mask
     (:func:`u2live.pipeline.run_pipeline`; batch 1 live, else ``batch`` or the device's default). ``common``:
     ``max_frames``, ``stop_event``, ``on_frame``. Takes ownership of source, stages and sinks, as both do."""
-    if live:
+    from .live import run_live
+    from .pipeline import default_batch, run_pipeline
+
+    if live:  # what the live summary compares its delivered rate with, on either live loop
         stats.camera_fps = stats.camera_fps or float(source.info.fps)
     if live and not sync:
         return run_live(source, segmenter, stages, sinks, warp=warp, queue_size=queue_size(live), stats=stats,
@@ -59,48 +67,55 @@ def run_frames(source, segmenter: backends.Segmenter, stages: Stages, sinks: Seq
                         queue_size=queue_size(live), stats=stats, **common)
 
 
-def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: bool, background: BackgroundSpec,
-            mode: str, smoothing: str, max_frames: int | None, quiet: bool, overwrite: bool = True,
-            batch: int | None = None,
-            width: int | None = None, height: int | None = None, fps: float | None = None,
-            sync: bool = False, warp: bool = True, segmenter: backends.Segmenter | None = None,
-            on_frame: Callable[[], None] | None = None,
-            **model) -> PipelineStats:
+def run_job(spec: RunSpec, *, segmenter: backends.Segmenter | None = None,
+            on_frame: Callable[[], None] | None = None) -> PipelineStats:
     """What ``video`` and ``webcam`` share: check every output, open the source and the virtual camera (bad input
     fails before the model loads and before any file is created), then the model, the stages and the sinks; run
     the pipeline with a progress bar, and print the one-line summary. A failed run's error line says where the
     frames written so far are kept. A live source runs at the camera's rate with the model beside it
-    (:mod:`u2live.live`), unless ``sync``. A given ``segmenter`` (loaded once by the Python API or a batch worker)
-    is used and left open instead of loading one; ``on_frame`` is called after each frame reached every output."""
+    (:mod:`u2live.live`), unless ``spec.sync``. A given ``segmenter`` (loaded once by the Python API or a batch
+    worker) is used and left open instead of loading one; ``on_frame`` is called after each frame reached every
+    output.
+
+    Source, stages and sinks are held by the run's exit stack until the frame loop takes them (it closes them):
+    Ctrl-C or an error before that (while the model loads, while the progress bar is set up) closes each once,
+    and a file sink that wrote nothing leaves nothing behind."""
+    from .backgrounds import parse_background
+
     stop = threading.Event()
     stats = PipelineStats()
-    alpha = mode == "composite" and background.transparent
-    check_sinks(output, rtmp, preview, alpha=alpha, overwrite=overwrite,
-                inputs={source_spec: "input", background.path: "background", model.get("weights"): "weights"})
+    background = parse_background(spec.background) if isinstance(spec.background, str) else spec.background
+    alpha = spec.mode == "composite" and background.transparent
+    check_sinks(spec.output, spec.rtmp, spec.preview, alpha=alpha, overwrite=spec.overwrite,
+                inputs={spec.source: "input", background.path: "background", spec.model.weights: "weights"})
     sinks = []
     with ExitStack() as stack:
-        source = stack.enter_context(open_source(source_spec, live=live, width=width, height=height, fps=fps))
-        if vcam:
-            check_vcam(source.info)
-        if not live and batch and segmenter is None and _on_the_host(model["backend"]):
-            check_batch_memory(segmenter_options(**model)["size"], batch, "cpu")  # before minutes of loading
+        handed = stack.enter_context(ExitStack())  # what the frame loop takes over: closed here only until then
+        source = handed.enter_context(open_source(spec.source, live=spec.live, width=spec.width,
+                                                  height=spec.height, fps=spec.fps))
+        # opened once, now: a missing v4l2loopback fails before the model loads
+        camera = handed.enter_context(VirtualCameraSink(source.info)) if spec.vcam else None
         if segmenter is None:
-            # --quiet: no bar, no summary, and no word from the model's set-up either
-            segmenter = stack.enter_context(open_segmenter(model, live=live, log=_silent if quiet else None))
-        if not live:  # a batch that cannot fit is one line now, not an allocator's failure on the first call
-            check_batch_memory(segmenter.size, batch or default_batch(segmenter), segmenter_device(segmenter))
+            _check_host_memory(spec)  # before minutes of loading
+            # --quiet (no progress): no bar, no summary, and no word from the model's set-up either
+            segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live,
+                                                           log=None if spec.progress else _silent))
+        _check_memory(spec, segmenter)
         if segmenter.name == "cpu":
             # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
             # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
-            torch.set_num_threads(1)
-        stages = build_stages(segmenter, mode=mode, smoothing=smoothing, background=background)
-        stack.callback(stages.close)
-        sinks = open_sinks(output=output, rtmp=rtmp, vcam=vcam, preview=preview, info=source.info,
-                           alpha=stages.alpha, stop_event=stop, overwrite=overwrite)
-        total = _total(source.info.frames, max_frames) if not live else max_frames
+            stack.enter_context(torch_threads(1))
+        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=background)
+        handed.callback(stages.close)
+        sinks = open_sinks(output=spec.output, rtmp=spec.rtmp, vcam=camera, preview=spec.preview,
+                           info=source.info, alpha=stages.alpha, stop_event=stop, overwrite=spec.overwrite)
+        for sink in sinks:
+            if sink is not camera:
+                handed.enter_context(sink)
+        total = _total(source.info.frames, spec.max_frames) if not spec.live else spec.max_frames
         seen = [-1, -1]  # the first and newest source frame index written: a live run's dropped frames
-        stack.callback(_summary, stats, quiet, seen if live else None)  # runs after the bar below is closed
-        bar = stack.enter_context(progress_bar(total=total, disable=quiet))
+        stack.callback(_summary, stats, not spec.progress, seen if spec.live else None)  # after the bar closes
+        bar = stack.enter_context(progress_bar(total=total, disable=not spec.progress))
 
         def written(frame) -> None:
             seen[0] = frame.index if seen[0] < 0 else seen[0]
@@ -110,8 +125,10 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
                 on_frame()
 
         try:
-            run_frames(source, segmenter, stages, sinks, live=live, sync=sync, warp=warp, batch=batch,
-                       max_frames=max_frames, stats=stats, stop_event=stop, on_frame=written)
+            handed.pop_all()  # the frame loop owns source, stages and sinks from here, and closes them
+            run_frames(source, segmenter, stages, sinks, live=spec.live, sync=spec.sync, warp=spec.warp,
+                       batch=spec.batch, max_frames=spec.max_frames, stats=stats, stop_event=stop,
+                       on_frame=written)
         except U2LiveError as err:
             err.args = (f"{err}{kept_note(sinks)}",)  # one line: what failed, and where the frames went
             raise
@@ -119,6 +136,40 @@ def run_job(source_spec: str, *, live: bool, output, rtmp, vcam: bool, preview: 
             err.kept_note = kept_note(sinks)
             raise
     return stats
+
+
+@contextmanager
+def torch_threads(count: int):
+    """torch's intra-op threads set to ``count`` for the run and restored after it (the setting is the
+    process's: a caller of the Python API gets its own back). Nothing to set where torch is not loaded."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_host_memory(spec: RunSpec) -> None:
+    """An offline --batch that cannot fit in host memory, refused before a CPU model loads."""
+    if not spec.live and spec.batch and _on_the_host(spec.model.backend):
+        from .capacity import check_batch_memory
+
+        check_batch_memory(segmenter_options(**spec.model.options())["size"], spec.batch, "cpu")
+
+
+def _check_memory(spec: RunSpec, segmenter) -> None:
+    """A batch that cannot fit is one line now, not an allocator's failure on the first call."""
+    if spec.live:
+        return
+    from .capacity import check_batch_memory
+    from .pipeline import default_batch, segmenter_device
+
+    check_batch_memory(segmenter.size, spec.batch or default_batch(segmenter), segmenter_device(segmenter))
 
 
 def _silent(line: str) -> None:
@@ -130,26 +181,32 @@ def _on_the_host(backend: str) -> bool:
     return backend not in (*backends.GPU_BACKENDS, "auto") or bool(backend == "auto" and backends.no_nvidia_driver())
 
 
-def open_segmenter(model: dict, *, live: bool, log=None):
+def open_segmenter(model: ModelSpec, *, live: bool, log=None):
     """The segmenter for video work: INT8 on the CPU under --precision auto. On a live source loaded below the
     picture's CPU priority (u2live.live.below_the_picture: all its compute threads, one per core as offline, yield
     to the picture), and with --size auto started at once at the size remembered for this machine (the smallest
     the first time) and adjusted while running (u2live.adaptive)."""
     if live:
+        from .live import below_the_picture
+
         return below_the_picture(lambda: _open_segmenter(model, live=True, log=log))
     return _open_segmenter(model, live=False, log=log)
 
 
-def _open_segmenter(model: dict, *, live: bool, log=None):
-    if not (live and model["size"] == "auto"):
-        return backends.create(**segmenter_options(**model), auto_precision=VIDEO_PRECISION, log=log)
-    precision = None if model["precision"] == "auto" else model["precision"]
-    memory = SizeMemory(model["model"], model["backend"], precision)
-    first = backends.create(**segmenter_options(**{**model, "size": memory.start(SIZES)}),
+def _open_segmenter(model: ModelSpec, *, live: bool, log=None):
+    if not (live and model.size == "auto"):
+        return backends.create(**segmenter_options(**model.options()), auto_precision=VIDEO_PRECISION, log=log)
+    from . import adaptive
+    from .adaptive import SIZES, ladder
+    from .size_memory import SizeMemory
+
+    precision = None if model.precision == "auto" else model.precision
+    memory = SizeMemory(model.model, model.backend, precision)
+    first = backends.create(**segmenter_options(**{**model.options(), "size": memory.start(SIZES)}),
                             auto_precision=VIDEO_PRECISION, log=log)
 
     def create(setting):
-        return backends.create(first.name, model=model["model"], weights=model["weights"], size=setting.size,
+        return backends.create(first.name, model=model.model, weights=model.weights, size=setting.size,
                                precision=setting.precision, log=log)
 
     return adaptive.start(first, ladder(SIZES, [first.precision]), create, memory=memory, log=first.log)

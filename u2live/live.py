@@ -216,7 +216,6 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     they are)."""
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
-    stats.camera_fps = stats.camera_fps or float(source.info.fps)
     writer = Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
     worker = MaskWorker(segmenter, stats, writer.stop)
 

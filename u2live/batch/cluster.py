@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from ..errors import BackendError
+from ..spec import RunSpec
 from .plan import Task
 from .worker import Result, Worker, claim_share
 
@@ -23,9 +24,9 @@ PROGRESS_SECONDS = 0.5  # how often the actors' frame counts are asked for
 class _Actor:
     """The Ray actor: a :class:`Worker` whose compute threads match the CPUs Ray granted it."""
 
-    def __init__(self, options: dict, threads: int):
+    def __init__(self, spec: RunSpec, threads: int):
         claim_share(threads=threads)
-        self.worker = Worker(options)
+        self.worker = Worker(spec)
         self.frames = 0
 
     def ready(self) -> bool:
@@ -42,7 +43,7 @@ class _Actor:
         return self.frames
 
 
-def run_ray(tasks: Sequence[Task], options: dict, *, address: str | None, cpu_threads: int, jobs: int | None,
+def run_ray(tasks: Sequence[Task], spec: RunSpec, *, address: str | None, cpu_threads: int, jobs: int | None,
             on_frames: Callable[[int], None], on_result: Callable[[Result], None],
             log: Callable[[str], None]) -> None:
     """Process ``tasks`` on Ray actors; ``on_frames``/``on_result`` are called here as each file finishes.
@@ -58,7 +59,7 @@ def run_ray(tasks: Sequence[Task], options: dict, *, address: str | None, cpu_th
                            f"{type(err).__name__}: {err}".rstrip(": ")) from err
     try:
         count = min(len(tasks), jobs or len(tasks), _slots(ray, cpu_threads)[0])
-        actors = _start_actors(ray, options, cpu_threads, count, log)
+        actors = _start_actors(ray, spec, cpu_threads, count, log)
         try:
             _hand_out(ray, actors, tasks, on_frames, on_result)
         finally:
@@ -103,12 +104,12 @@ def _slots(ray, cpu_threads: int) -> tuple[int, dict]:
     return max(1, int(resources.get("CPU", 1)) // cpu_threads), {"num_cpus": cpu_threads}
 
 
-def _start_actors(ray, options: dict, cpu_threads: int, count: int, log) -> list:
+def _start_actors(ray, spec: RunSpec, cpu_threads: int, count: int, log) -> list:
     _, resources = _slots(ray, cpu_threads)
     threads = int(resources["num_cpus"])
     remote = ray.remote(max_concurrency=2, **resources)(_Actor)  # frames_done while run works
     log(f"u2live: batch on Ray: {count} workers, each {'1 GPU' if 'num_gpus' in resources else f'{threads} CPUs'}")
-    actors = [remote.remote(options, threads) for _ in range(count)]
+    actors = [remote.remote(spec, threads) for _ in range(count)]
     try:
         ray.get([actor.ready.remote() for actor in actors])  # the model loaded in each
     except Exception as err:  # noqa: BLE001 - the actor's own error, one line

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..errors import BackendError
+from ..spec import RunSpec
 from .plan import Task
 from .worker import Result, Worker, claim_share
 
@@ -42,7 +43,7 @@ def shares(jobs: int, gpus: int) -> list[dict]:
     return [{"cores": cores[(i * per) % len(cores):][:per] or cores[:per]} for i in range(jobs)]
 
 
-def run_local(tasks: Sequence[Task], options: dict, *, jobs: int, gpus: int = 0,
+def run_local(tasks: Sequence[Task], spec: RunSpec, *, jobs: int, gpus: int = 0,
               on_frames: Callable[[int], None], on_result: Callable[[Result], None]) -> None:
     """Process ``tasks`` with ``jobs`` worker processes; ``on_frames(n)`` and ``on_result(result)`` are called in
     this thread as work progresses. Ctrl-C (KeyboardInterrupt here) stops every worker, then propagates."""
@@ -51,7 +52,7 @@ def run_local(tasks: Sequence[Task], options: dict, *, jobs: int, gpus: int = 0,
     for task in tasks:
         todo.put(task)
     jobs = max(1, min(jobs, len(tasks)))
-    workers = [context.Process(target=_work, args=(share, options, todo, events, stop), daemon=True,
+    workers = [context.Process(target=_work, args=(share, spec, todo, events, stop), daemon=True,
                                name=f"u2live-batch-{i}") for i, share in enumerate(shares(jobs, gpus))]
     for _ in workers:
         todo.put(None)  # one end marker per worker
@@ -126,14 +127,14 @@ def _relay_results(events, on_frames, on_result, wait: float) -> None:
         wait = 0.0
 
 
-def _work(share: dict, options: dict, todo, events, stop) -> None:
+def _work(share: dict, spec: RunSpec, todo, events, stop) -> None:
     """A worker process: claim its share, load the model once, process tasks until the end marker or a stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     terminated = _stop_on_sigterm()
     name = multiprocessing.current_process().name
     claim_share(**share)
     try:
-        worker = Worker(options)
+        worker = Worker(spec)
     except Exception as err:  # noqa: BLE001 - reported to the parent as one line
         events.put(("fatal", name, f"a batch worker cannot load the model: {err}"))
         return

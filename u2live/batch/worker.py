@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import U2LiveError
+from ..spec import RunSpec
 from .plan import Task
 
 
@@ -49,15 +50,16 @@ def claim_share(*, cores: list[int] | None = None, gpu: int | None = None, threa
 
 
 class Worker:
-    """``Worker(options)`` loads the model of ``options`` (``u2live video``'s options, minus the outputs) once;
-    ``run(task)`` processes one file and never raises for a bad file: its error comes back as ``Result.error``."""
+    """``Worker(spec)`` loads the model of ``spec`` (the batch's :class:`u2live.spec.RunSpec`: every file's run
+    but its input and output) once; ``run(task)`` processes one file and never raises for a bad file: its error
+    comes back as ``Result.error``."""
 
-    def __init__(self, options: dict):
+    def __init__(self, spec: RunSpec):
         from ..job import open_segmenter
 
-        self.options = {k: v for k, v in options.items() if k not in MODEL_KEYS and k != "quiet"}
+        self.spec = spec.replace(progress=False)  # one bar for the whole batch, in the parent
         # the model as `u2live video` opens it (INT8 on the CPU under --precision auto)
-        self.segmenter = open_segmenter({k: v for k, v in options.items() if k in MODEL_KEYS}, live=False)
+        self.segmenter = open_segmenter(spec.model, live=False)
 
     def run(self, task: Task, *, on_frame: Callable[[], None] | None = None,
             stopped: Callable[[], bool] = lambda: False) -> Result:
@@ -72,8 +74,8 @@ class Worker:
         started = time.monotonic()
         result = Result(str(task.input), str(task.output))
         try:
-            stats = run_job(str(task.input), live=False, output=task.output, rtmp=None, vcam=False, preview=False,
-                            quiet=True, segmenter=self.segmenter, on_frame=frame_done, **self.options)
+            stats = run_job(self.spec.replace(source=str(task.input), output=task.output),
+                            segmenter=self.segmenter, on_frame=frame_done)
             result.frames = stats.frames
         except U2LiveError as err:
             result.error = str(err)
@@ -84,6 +86,3 @@ class Worker:
 
     def close(self) -> None:
         self.segmenter.close()
-
-
-MODEL_KEYS = frozenset({"weights", "model", "size", "backend", "precision"})

@@ -12,6 +12,8 @@ import click
 
 from ..errors import U2LiveError
 from ..progress import progress_bar
+from ..spec import RunSpec
+from .video import run_spec
 from .video import video as video_command
 
 #: ``u2live video``'s options that do not apply to a batch (each file's output is OUT_DIR/<stem><suffix>)
@@ -50,35 +52,36 @@ def batch(inputs, out_dir, suffix, recursive, redo, jobs, ray_address, **options
     """
     from ..batch.plan import plan_batch
 
+    spec = run_spec("", options)  # every file's run; each worker gives it the file's input and output
     plan = plan_batch(inputs, out_dir, suffix=suffix, recursive=recursive, redo=redo,
-                      also_read={options["background"].path: "background", options["weights"]: "weights"})
+                      also_read={spec.background.path: "background", spec.model.weights: "weights"})
     if plan.finished:
         click.echo(f"u2live: skipping {len(plan.finished)} finished output(s), e.g. {plan.finished[0].output} "
                    "(--redo to process them again)", err=True)
     if plan.tasks:
         os.makedirs(out_dir, exist_ok=True)
-    report = _Report(len(plan.tasks), len(plan.finished), plan.total_frames, quiet=options["quiet"])
+    report = _Report(len(plan.tasks), len(plan.finished), plan.total_frames, quiet=not spec.progress)
     with report:
-        _run(plan.tasks, options, jobs=jobs, ray_address=ray_address, report=report)
+        _run(plan.tasks, spec, jobs=jobs, ray_address=ray_address, report=report)
     if report.failed:
         raise U2LiveError(f"{report.failed} of {len(plan.tasks)} files failed (reasons above)")
 
 
-def _run(tasks, options: dict, *, jobs, ray_address, report) -> None:
+def _run(tasks, spec: RunSpec, *, jobs, ray_address, report) -> None:
     if not tasks:
         return
     if ray_address is not None:
         from ..batch.cluster import run_ray
 
-        run_ray(tasks, options, address=ray_address, cpu_threads=CPU_THREADS_PER_WORKER, jobs=jobs,
+        run_ray(tasks, spec, address=ray_address, cpu_threads=CPU_THREADS_PER_WORKER, jobs=jobs,
                 on_frames=report.frames, on_result=report.result, log=report.line)
         return
     from ..batch.local import run_local, usable_cores
 
-    gpus = _gpu_count() if options.get("backend") in ("auto", "cuda", "tensorrt") else 0
+    gpus = _gpu_count() if spec.model.backend in ("auto", "cuda", "tensorrt") else 0
     jobs = jobs or gpus or max(1, len(usable_cores()) // CPU_THREADS_PER_WORKER)
     report.line(f"u2live: batch: {len(tasks)} files on {min(jobs, len(tasks))} local workers")
-    run_local(tasks, options, jobs=jobs, gpus=gpus, on_frames=report.frames, on_result=report.result)
+    run_local(tasks, spec, jobs=jobs, gpus=gpus, on_frames=report.frames, on_result=report.result)
 
 
 def _gpu_count() -> int:

@@ -1,9 +1,12 @@
 """``u2live video``: replace the background of every frame of a recorded video, audio kept."""
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..options import video_options
+from ..spec import ModelSpec, RunSpec
 
 
 @click.command()
@@ -23,5 +26,12 @@ def video(input_path, output, rtmp, preview, batch, **options):
         raise click.UsageError("nothing to write to: give -o OUTPUT and/or --rtmp URL")
     from ..job import run_job  # here, not at the top: `u2live video --help` answers without importing torch
 
-    run_job(str(input_path), live=False, output=output, rtmp=rtmp, vcam=False, preview=preview, batch=batch,
-            **options)
+    run_job(run_spec(str(input_path), options, output=output, rtmp=rtmp, preview=preview, batch=batch))
+
+
+def run_spec(source: str, options: dict, **fields) -> RunSpec:
+    """The run that ``video_options`` describe (a command's parsed options: the model's, the stages', the sinks';
+    the rest in ``fields``). ``--quiet`` means no progress; every other option is a field of the same name."""
+    options = dict(options)
+    model = ModelSpec(**{field.name: options.pop(field.name) for field in dataclasses.fields(ModelSpec)})
+    return RunSpec(source, model=model, progress=not options.pop("quiet"), **options, **fields)

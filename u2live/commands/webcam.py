@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..options import Finite, video_options
+from .video import run_spec
 
 
 @click.command(context_settings={"default_map": {"size": "auto"}})  # live: measured while running (u2live.adaptive)
@@ -40,4 +41,4 @@ def webcam(source_spec, vcam, output, rtmp, preview, **options):
         raise click.UsageError("nothing to write to: use --vcam, --preview, -o FILE or --rtmp URL")
     from ..job import run_job  # here, not at the top: `u2live webcam --help` answers without importing torch
 
-    run_job(source_spec, live=True, output=output, rtmp=rtmp, vcam=vcam, preview=preview, **options)
+    run_job(run_spec(source_spec, options, live=True, output=output, rtmp=rtmp, vcam=vcam, preview=preview))

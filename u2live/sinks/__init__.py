@@ -11,7 +11,7 @@ from .rtmp import RtmpSink, check_rtmp_url
 from .vcam import VirtualCameraSink
 
 __all__ = ["Sink", "FileSink", "RtmpSink", "VirtualCameraSink", "PreviewSink", "open_sinks", "check_sinks",
-           "check_vcam", "kept_note"]
+           "kept_note"]
 
 
 def check_sinks(output=None, rtmp: str | None = None, preview: bool = False, *, alpha: bool = False,
@@ -28,30 +28,31 @@ def check_sinks(output=None, rtmp: str | None = None, preview: bool = False, *, 
         check_preview()
 
 
-def check_vcam(info: VideoInfo, *, backend: str | None = None, device: str | None = None) -> None:
-    """Open the virtual camera once and close it: a missing v4l2loopback fails before the model loads."""
-    VirtualCameraSink(info, backend=backend, device=device).close()
-
-
-def open_sinks(output=None, rtmp: str | None = None, vcam: bool = False, preview: bool = False, *,
+def open_sinks(output=None, rtmp: str | None = None, vcam: bool | Sink = False, preview: bool = False, *,
                info: VideoInfo, alpha: bool = False, stop_event: threading.Event | None = None,
                vcam_backend: str | None = None, vcam_device: str | None = None,
                overwrite: bool = True) -> list[Sink]:
     """Open every sink asked for, in a fixed order (file, RTMP, virtual camera, preview). If one fails, those
     already opened are closed before the error propagates. ``alpha`` applies to the file only (a stream, a
-    camera and a window show RGB)."""
+    camera and a window show RGB). ``vcam`` may be a virtual camera opened already (``u2live webcam`` opens it
+    before the model loads, so that a missing v4l2loopback fails at once): it takes its place in the order, and
+    stays open if another sink fails (its opener closes it)."""
     opened: list[Sink] = []
     try:
         if output is not None:
             opened.append(FileSink(output, info, alpha=alpha, overwrite=overwrite))
         if rtmp:
             opened.append(RtmpSink(rtmp, info))
-        if vcam:
+        if isinstance(vcam, Sink):
+            opened.append(vcam)
+        elif vcam:
             opened.append(VirtualCameraSink(info, backend=vcam_backend, device=vcam_device))
         if preview:
             opened.append(PreviewSink(stop_event if stop_event is not None else threading.Event()))
     except BaseException as err:
         for sink in reversed(opened):
+            if sink is vcam:
+                continue
             try:
                 if hasattr(sink, "failed"):
                     sink.failed(err)
