@@ -21,6 +21,7 @@ from u2live import backends
 from u2live.adaptive import AdaptiveSegmenter, RefreshGovernor, Setting
 from u2live.backends.base import Segmenter
 from u2live.frame import Frame
+from u2live.job import run_frames
 from u2live.live import WORKER_NICENESS, MaskCarrier, run_live
 from u2live.pipeline import Stages
 from u2live.smoothing import make_smoother
@@ -103,9 +104,12 @@ def test_every_frame_is_rendered_once_in_order_and_the_smoother_sees_each_mask_o
 
 
 def test_a_paced_source_keeps_its_rate_with_fresh_masks(clip, segmenter):
-    """Paced as a camera (12 fps here): frames come out with masks made beside them; the stats say how."""
+    """Paced as a camera (12 fps here): frames come out with masks made beside them; the stats say how, against
+    the camera's rate (run_frames, the entry of every live run, gives the stats the source's rate)."""
     sink = RecordingSink()
-    stats = run_live(open_source(str(clip), live=True), segmenter, matte_stages(make_smoother("auto")), [sink])
+    stats = run_frames(open_source(str(clip), live=True), segmenter, matte_stages(make_smoother("auto")), [sink],
+                       live=True, stats=PipelineStats())
+    assert stats.camera_fps == 12.0
     indices = [f.index for f in sink.frames]
     assert indices == sorted(set(indices)) and indices[-1] == 35  # newest first, none twice, to the end
     data = stats.as_dict()

@@ -213,7 +213,8 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     Like :func:`u2live.pipeline.run_pipeline`: takes ownership of ``source``, ``stages`` and ``sinks`` (all closed
     on return, on error and on Ctrl-C), re-raises a worker's or the writer's error here, calls ``on_frame`` from
     the writer thread, returns the filled-in ``stats``. ``warp``: carry masks along the motion (else shown as
-    they are)."""
+    they are). The camera's rate in ``stats`` is the caller's to set (:func:`u2live.job.run_frames` does, for
+    either live loop)."""
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
     writer = Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
