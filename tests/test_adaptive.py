@@ -4,6 +4,7 @@ remembered for this machine (the smallest the first time) and remembering where 
 threads (every core, all below the picture's priority)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -115,8 +116,9 @@ def test_size_memory_is_per_machine_and_choices_and_starts_small_when_empty(tmp_
     assert machine() in again.key and "cores" in machine()
 
 
-def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_settled(tmp_path, monkeypatch, capsys):
+def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_settled(tmp_path, monkeypatch, caplog):
     """The remembered size is reused: no measurement before the first frame, from shipped graphs (no export)."""
+    caplog.set_level(logging.INFO, logger="u2live")
     from u2live.job import open_segmenter
     from u2live.size_memory import SizeMemory
 
@@ -124,11 +126,12 @@ def test_webcam_size_auto_starts_at_once_small_the_first_time_then_where_it_sett
     model = ModelSpec(model="u2netp", size="auto", backend="cpu")
     with open_segmenter(model, live=True) as first:
         assert (first.size, first.precision) == (160, "int8")
-    assert "--size auto: int8 160x160 to start" in capsys.readouterr().err
+    assert "--size auto: int8 160x160 to start" in caplog.text
+    caplog.clear()
     SizeMemory("u2netp", "cpu", None).remember(Setting(224, "int8"), 9.1)
     with open_segmenter(model, live=True) as second:
         assert second.size == 224 and second.governor.current == Setting(224, "int8")
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "--size auto: int8 224x224, where it settled on this machine" in err and "9.1 masks/s" in err
     assert "exporting" not in err and "calibrating" not in err
 

@@ -1,4 +1,6 @@
 """The backend registry on a CPU-only machine: what auto picks and why, precision rules, the cpu engine's masks."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -31,8 +33,8 @@ def test_registry_and_auto_order():
 
 
 @pytest.mark.skipif(not CPU_ONLY, reason="checks the choice on a machine without a CUDA GPU")
-def test_auto_on_a_cpu_only_machine_picks_cpu_and_says_why(monkeypatch):
-    monkeypatch.setenv("U2LIVE_VERBOSE", "1")  # without it, a machine with no NVIDIA driver is not told why
+def test_auto_on_a_cpu_only_machine_picks_cpu_and_says_why(caplog):
+    caplog.set_level(logging.DEBUG, logger="u2live")  # -v: without it, a machine with no NVIDIA driver is not told why
     lines = []
     with backends.create("auto", size=64, log=lines.append) as segmenter:
         assert segmenter.name == "cpu" and segmenter.precision == "fp32"

@@ -1,6 +1,9 @@
 """u2live.job: a run described by one RunSpec, opened and closed once, changing no process-wide setting."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pyvirtualcam
 import pytest
 import torch
@@ -120,3 +123,10 @@ def test_a_cpu_run_gives_torch_its_threads_back(clip, tmp_path):
         assert seen == [1, 1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_importing_the_run_and_its_spec_imports_no_torch():
+    """What the CLI imports to describe and start a run leaves torch to the stages that use it."""
+    code = "import sys, u2live.job, u2live.spec; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False"], done.stderr

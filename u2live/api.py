@@ -39,7 +39,7 @@ def load(*, backend: str = "auto", precision: str = "auto", size: int = DEFAULT_
     """A ready :class:`Model`; the options are the CLI's ``--backend``, ``--precision``, ``--size``, ``--model``
     and ``--weights``, with the CLI's defaults (``model=None``: U2-Net† for still images as ``u2live segment``,
     ``--model auto`` for :meth:`Model.video` as ``u2live video``). ``log`` receives one-line messages (default:
-    stderr)."""
+    the ``u2live`` logger: warnings show; ``logging.basicConfig(level="INFO")`` shows the rest)."""
     return Model(backend=backend, precision=precision, size=size, model=model, weights=weights, log=log)
 
 

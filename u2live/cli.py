@@ -16,6 +16,7 @@ import sys
 import click
 
 from . import __version__
+from .console import to_stderr
 from .errors import U2LiveError
 from .signals import Interrupted, graceful_interrupts, stopped_line
 
@@ -107,9 +108,11 @@ def main(verbose):
 
 
 def set_verbose(verbose: bool) -> None:
-    """Quiet by default: OpenCV's [ WARN ] lines, ONNX Runtime's and its quantiser's warnings are for --verbose;
-    what matters is said once, in our own words."""
-    os.environ["U2LIVE_VERBOSE"] = "1" if verbose else ""
+    """What the command says, on stderr: u2live's own lines (the ``u2live`` logger: INFO, DEBUG with -v; a
+    command's --quiet raises it to WARNING). Quiet by default: OpenCV's [ WARN ] lines are for --verbose; what
+    matters is said once, in our own words (ONNX Runtime's quantiser, which warns through the root logger, runs
+    in its own process: u2live.backends.graph_build)."""
+    to_stderr(logging.DEBUG if verbose else logging.INFO)
     if verbose:
         return
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # read when cv2 is first imported
@@ -117,8 +120,3 @@ def set_verbose(verbose: bool) -> None:
     if "cv2" in sys.modules:  # a command module imported it already
         cv2 = sys.modules["cv2"]
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantiser warns through the root logger
-
-
-def verbose() -> bool:
-    return bool(os.environ.get("U2LIVE_VERBOSE"))

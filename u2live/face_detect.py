@@ -20,7 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .console import stderr_line
+from .console import say
 from .errors import InputError
 
 #: per model: the square side; SsdAnchorsCalculator's strides and interpolated_scale_aspect_ratio (``aspect_ratios``
@@ -142,7 +142,7 @@ def torch_network(variant: str) -> Network:
 SHIPPED_GRAPHS = {"full": ("face-full.onnx.xz", "07a56def4efe5857300aaf2ede51628fe25a00585756f330758d0711779cd976")}
 
 
-def onnx_network(variant: str, threads: int = 1, *, log: Callable[[str], None] = stderr_line,
+def onnx_network(variant: str, threads: int = 1, *, log: Callable[[str], None] = say,
                  directory: Path | None = None) -> Network:
     """The bundled network of ``variant`` in ONNX Runtime on ``threads`` threads: the graph shipped with the package
     (unpacked once into the engine cache, ``directory`` or :func:`u2live.backends.engine_cache.cache_dir`), else

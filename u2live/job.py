@@ -97,9 +97,7 @@ def run_job(spec: RunSpec, *, segmenter: backends.Segmenter | None = None,
         camera = handed.enter_context(VirtualCameraSink(source.info)) if spec.vcam else None
         if segmenter is None:
             _check_host_memory(spec)  # before minutes of loading
-            # --quiet (no progress): no bar, no summary, and no word from the model's set-up either
-            segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live,
-                                                           log=None if spec.progress else _silent))
+            segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live))
         _check_memory(spec, segmenter)
         if segmenter.name == "cpu":
             # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
@@ -170,10 +168,6 @@ def _check_memory(spec: RunSpec, segmenter) -> None:
     from .pipeline import default_batch, segmenter_device
 
     check_batch_memory(segmenter.size, spec.batch or default_batch(segmenter), segmenter_device(segmenter))
-
-
-def _silent(line: str) -> None:
-    pass
 
 
 def _on_the_host(backend: str) -> bool:

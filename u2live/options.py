@@ -128,6 +128,14 @@ def _check_smoothing(ctx, param, value):
     return value
 
 
+def _quiet(ctx, param, value):
+    if value:
+        from .console import quiet
+
+        quiet()
+    return value
+
+
 def video_options(command):
     """The options ``u2live video`` and ``u2live webcam`` share: what the output looks like, where it goes, how
     long the run is, plus :func:`model_options`. ``--bg`` arrives parsed, as a ``BackgroundSpec``."""
@@ -147,7 +155,8 @@ def video_options(command):
                      help="Show a preview window with FPS and latency; q or Esc stops."),
         click.option("--max-frames", type=click.IntRange(min=1), default=None,
                      help="Stop after this many frames."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line."),
+        click.option("--quiet", "-q", is_flag=True, callback=_quiet,
+                     help="No progress bar and no summary line; of u2live's other lines only warnings."),
         overwrite_option,
     ]
     return functools.reduce(lambda cmd, deco: deco(cmd), reversed(decorators),

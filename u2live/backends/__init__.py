@@ -15,7 +15,7 @@ import shutil
 import sys
 
 from ..catalog import AUTO
-from ..console import stderr_line
+from ..console import stderr_line, verbose
 from ..errors import BackendError
 from .base import Segmenter, check_size
 
@@ -133,7 +133,7 @@ def _create_auto(log, auto_precision: dict[str, str], **options) -> Segmenter:
 def _worth_saying() -> bool:
     """Why faster backends were skipped matters with --verbose, or where an NVIDIA GPU is there and unused;
     on a machine without one, "install a CUDA build of torch" on every run is noise."""
-    return bool(os.environ.get("U2LIVE_VERBOSE")) or no_nvidia_driver() is None
+    return verbose() or no_nvidia_driver() is None
 
 
 __all__ = ["BACKENDS", "Segmenter", "backend_choices", "check_size", "create", "register"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from ..console import LOG, to_stderr
 from ..errors import BackendError
 from ..spec import RunSpec
 from .plan import Task
@@ -24,7 +25,8 @@ PROGRESS_SECONDS = 0.5  # how often the actors' frame counts are asked for
 class _Actor:
     """The Ray actor: a :class:`Worker` whose compute threads match the CPUs Ray granted it."""
 
-    def __init__(self, spec: RunSpec, threads: int):
+    def __init__(self, spec: RunSpec, threads: int, level: int):
+        to_stderr(level)  # Ray relays an actor's stderr
         claim_share(threads=threads)
         self.worker = Worker(spec)
         self.frames = 0
@@ -109,7 +111,7 @@ def _start_actors(ray, spec: RunSpec, cpu_threads: int, count: int, log) -> list
     threads = int(resources["num_cpus"])
     remote = ray.remote(max_concurrency=2, **resources)(_Actor)  # frames_done while run works
     log(f"u2live: batch on Ray: {count} workers, each {'1 GPU' if 'num_gpus' in resources else f'{threads} CPUs'}")
-    actors = [remote.remote(spec, threads) for _ in range(count)]
+    actors = [remote.remote(spec, threads, LOG.getEffectiveLevel()) for _ in range(count)]
     try:
         ray.get([actor.ready.remote() for actor in actors])  # the model loaded in each
     except Exception as err:  # noqa: BLE001 - the actor's own error, one line

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ..console import LOG, to_stderr
 from ..errors import BackendError
 from ..spec import RunSpec
 from .plan import Task
@@ -52,7 +53,8 @@ def run_local(tasks: Sequence[Task], spec: RunSpec, *, jobs: int, gpus: int = 0,
     for task in tasks:
         todo.put(task)
     jobs = max(1, min(jobs, len(tasks)))
-    workers = [context.Process(target=_work, args=(share, spec, todo, events, stop), daemon=True,
+    level = LOG.getEffectiveLevel()  # what the workers say, as this process would say it
+    workers = [context.Process(target=_work, args=(share, spec, level, todo, events, stop), daemon=True,
                                name=f"u2live-batch-{i}") for i, share in enumerate(shares(jobs, gpus))]
     for _ in workers:
         todo.put(None)  # one end marker per worker
@@ -127,9 +129,11 @@ def _relay_results(events, on_frames, on_result, wait: float) -> None:
         wait = 0.0
 
 
-def _work(share: dict, spec: RunSpec, todo, events, stop) -> None:
-    """A worker process: claim its share, load the model once, process tasks until the end marker or a stop."""
+def _work(share: dict, spec: RunSpec, level: int, todo, events, stop) -> None:
+    """A worker process: claim its share, load the model once, process tasks until the end marker or a stop;
+    its lines on stderr from ``level`` up (a new interpreter: the command's logging is not inherited)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    to_stderr(level)
     terminated = _stop_on_sigterm()
     name = multiprocessing.current_process().name
     claim_share(**share)

@@ -22,7 +22,7 @@ import time
 from typing import Callable
 from urllib.parse import urlsplit
 
-from ..console import stderr_line
+from ..console import say
 from ..errors import OutputError, U2LiveError
 from ..frame import Frame, VideoInfo
 from .base import Sink
@@ -63,7 +63,7 @@ class RtmpSink(Sink):
         self.info = info
         self.rw_timeout = rw_timeout
         self.give_up_after = give_up_after
-        self.log = log or stderr_line
+        self.log = log or say
         self._encoder: VideoEncoder | None = None
         self._clock: float | None = None  # perf_counter() at pts 0
         self.frames = 0

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
-from ..console import stderr_line
+from ..console import say
 from ..errors import InputError, TooLargeError
 from ..frame import Frame, VideoInfo, plausible_rate
 from ..images import MAX_PIXELS
@@ -74,7 +74,7 @@ class FileSource(Source):
         self.max_pixels = max_pixels  # larger frames are refused from their header, never decoded
         self._temporary = temporary  # a spooled standard input: deleted on close
         self.live = live
-        self.log = log or stderr_line
+        self.log = log or say
         self.bad_packets = 0
         self._error: BaseException | None = None
         try:
