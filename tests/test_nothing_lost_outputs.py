@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -163,3 +165,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_importing_the_outputs_and_the_sinks_changes_nothing_in_the_process():
+    """No umask flipped, no environment variable set at import: the umask is read at the first output (a thread
+    making a file meanwhile would get the flipped one), pygame's variable is set when pygame is imported."""
+    code = ("import os, sys\n"
+            "os.umask = lambda mask: sys.exit('umask changed at import')\n"
+            "import av, cv2, numpy  # what they set at import (cv2: LD_LIBRARY_PATH) is theirs\n"
+            "before = dict(os.environ)\n"
+            "import u2live.outputs, u2live.sinks, u2live.sinks.preview\n"
+            "print(dict(os.environ) == before)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr

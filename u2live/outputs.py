@@ -23,6 +23,7 @@ name is taken: nothing is replaced).
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -37,14 +38,25 @@ OVERWRITE_HELP = ("Never replace an existing output: fail before any work instea
                   "each write their own temporary file: the last one to finish wins, neither is corrupted.")
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+@functools.lru_cache(maxsize=None)
+def _umask() -> int:
+    """The process's umask, read once, at the first output made (not at import): from /proc on Linux, which
+    leaves it alone; elsewhere set and set back, the only way POSIX offers."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1], 8) for line in status if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
 
 
-_FILE_MODE = 0o666 & ~_current_umask()  # mkstemp makes 0600 files; an output should get the usual permissions
-_DIR_MODE = 0o777 & ~_current_umask()
+def _file_mode() -> int:
+    return 0o666 & ~_umask()  # mkstemp makes 0600 files; an output should get the usual permissions
+
+
+def _dir_mode() -> int:
+    return 0o777 & ~_umask()
 
 
 def same_file(a, b) -> bool:
@@ -137,7 +149,7 @@ def _temporary_file(path: Path, prefix: str, suffix: str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     except OSError as err:
         raise OutputError(f"cannot write {path}: {err.strerror or err}") from err
-    os.fchmod(fd, _FILE_MODE)
+    os.fchmod(fd, _file_mode())
     os.close(fd)
     return Path(tmp)
 
@@ -231,7 +243,7 @@ class StagedOutput:
         where, name = (self.target, ".u2live") if self._inside else (self.target.parent, self.target.name)
         try:
             self.path = Path(tempfile.mkdtemp(dir=where, prefix=f"{name}.partial-"))
-            os.chmod(self.path, _DIR_MODE)
+            os.chmod(self.path, _dir_mode())
         except OSError as err:
             raise OutputError(f"cannot write {self.target}: {err.strerror or err}") from err
 

@@ -20,7 +20,6 @@ from ..errors import OutputError, raise_interrupt_behind
 from ..frame import Frame
 from .base import Sink, with_channels
 
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame greets on stdout at import otherwise
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27: Esc
 NO_PYGAME = "--preview needs pygame, which is not installed: pip install pygame"
 NO_DISPLAY = "--preview needs a display, and none is set (DISPLAY/WAYLAND_DISPLAY): run it in a desktop session"
@@ -31,11 +30,19 @@ def preview_unavailable_reason() -> str | None:
     if platform.system() == "Linux" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return NO_DISPLAY
     try:
-        import pygame  # noqa: F401
+        _pygame()
     except ImportError as err:
         raise_interrupt_behind(err)  # Ctrl-C while it loads is not "not installed"
         return NO_PYGAME
     return None
+
+
+def _pygame():
+    """pygame, imported without the greeting it prints on stdout (it reads PYGAME_HIDE_SUPPORT_PROMPT then)."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame
+
+    return pygame
 
 
 def check_preview() -> None:
@@ -51,8 +58,7 @@ class PygameWindow:
 
     def __init__(self, title: str) -> None:
         check_preview()
-        import pygame
-
+        pygame = _pygame()
         try:
             pygame.display.init()
         except pygame.error as err:
