@@ -10,7 +10,7 @@ import torch
 from u2live import backends
 from u2live.errors import InputError
 from u2live.options import SMOOTHING_HELP
-from u2live.smoothing import PRESETS, TemporalSmoother, make_smoother
+from u2live.smoothing import PRESETS, EmaSmoother, make_smoother
 from u2live.temporal import MotionSmoother
 
 DT = 1 / 25
@@ -22,7 +22,7 @@ def flat(value: float, size: int = 4) -> torch.Tensor:
 
 def test_a_gap_of_three_intervals_moves_as_far_as_three_steps():
     # a flicker-sized change (below ``calm``) so the full time constant applies in both runs
-    stepped, gapped = TemporalSmoother(0.1), TemporalSmoother(0.1)
+    stepped, gapped = EmaSmoother(0.1), EmaSmoother(0.1)
     stepped.update(flat(0.0), 0.0)
     gapped.update(flat(0.0), 0.0)
     for k in (1, 2, 3):
@@ -33,7 +33,7 @@ def test_a_gap_of_three_intervals_moves_as_far_as_three_steps():
 
 
 def test_variable_frame_rate_reaches_the_same_state():
-    even, uneven = TemporalSmoother(0.08), TemporalSmoother(0.08)
+    even, uneven = EmaSmoother(0.08), EmaSmoother(0.08)
     for smoother, times in ((even, [0.0, 0.04, 0.08, 0.12, 0.16]), (uneven, [0.0, 0.01, 0.11, 0.16])):
         smoother.update(flat(0.2), times[0])
         for t in times[1:]:
@@ -43,14 +43,14 @@ def test_variable_frame_rate_reaches_the_same_state():
 
 
 def test_time_constant_sets_the_decay():
-    smoother = TemporalSmoother(0.1)
+    smoother = EmaSmoother(0.1)
     smoother.update(flat(0.5), 0.0)
     out = smoother.update(flat(0.55), 0.1)  # one time constant later
     assert float(out[0, 0]) == pytest.approx(0.55 - 0.05 * np.exp(-1), abs=1e-6)
 
 
 def test_large_changes_pass_at_once_small_ones_are_damped_per_pixel():
-    smoother = TemporalSmoother(0.2)
+    smoother = EmaSmoother(0.2)
     smoother.update(torch.tensor([[0.0, 0.5]]), 0.0)
     out = smoother.update(torch.tensor([[1.0, 0.55]]), DT)
     assert float(out[0, 0]) == 1.0  # real motion: no lag
@@ -58,7 +58,7 @@ def test_large_changes_pass_at_once_small_ones_are_damped_per_pixel():
 
 
 def test_reset_on_backwards_pts_and_explicit_reset():
-    smoother = TemporalSmoother(0.1)
+    smoother = EmaSmoother(0.1)
     smoother.update(flat(0.0), 1.0)
     assert float(smoother.update(flat(0.05), 1.04)[0, 0]) < 0.05
     assert torch.equal(smoother.update(flat(0.05), 0.0), flat(0.05))  # a seek or loop back: start afresh
@@ -68,7 +68,7 @@ def test_reset_on_backwards_pts_and_explicit_reset():
 
 
 def test_returned_masks_are_not_changed_by_later_updates():
-    smoother = TemporalSmoother(0.1)
+    smoother = EmaSmoother(0.1)
     first = smoother.update(flat(0.0), 0.0)
     second = smoother.update(flat(0.05), DT)
     smoother.update(flat(0.07), 2 * DT)
@@ -124,7 +124,7 @@ def test_real_footage_less_flicker_and_close_to_per_frame_masks(megamind_masks):
 def test_smoother_runs_on_the_gpu():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU here: run on a GPU host to check the on-device path")
-    smoother = TemporalSmoother(0.1)
+    smoother = EmaSmoother(0.1)
     smoother.update(flat(0.0).cuda(), 0.0)
     out = smoother.update(flat(0.05).cuda(), DT)
     assert out.is_cuda and 0 < float(out[0, 0]) < 0.05

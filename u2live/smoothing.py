@@ -30,7 +30,7 @@ MAX_TIME_CONSTANT = 5.0
 
 
 class Smoother(Protocol):
-    """What the pipeline asks of a smoother (:class:`TemporalSmoother`, :class:`u2live.temporal.MotionSmoother`):
+    """What the pipeline asks of a smoother (:class:`EmaSmoother`, :class:`u2live.temporal.MotionSmoother`):
     its temporal state is its own, by timestamp. A smoother whose state lives in host memory says so with a true
     ``on_host`` attribute: a GPU pipeline then hands it numpy masks and the frames' host pictures."""
 
@@ -41,8 +41,10 @@ class Smoother(Protocol):
         """Forget the past (a new scene or a new run)."""
 
 
-class TemporalSmoother:
-    """Explicit per-pixel state: ``update(mask, pts)`` returns the smoothed mask; ``reset()`` forgets the past.
+class EmaSmoother:
+    """The exponential moving average by timestamp (``--smoothing ema``, ``light``, ``strong`` or a time
+    constant; the default is :class:`u2live.temporal.MotionSmoother`). Explicit per-pixel state:
+    ``update(mask, pts)`` returns the smoothed mask; ``reset()`` forgets the past.
 
     The state lives on the device of the masks and in float32. A pts that does not move forward (a seek, a loop,
     a restarted stream) starts afresh from that frame's mask, so pts must be in display order (u2live.sources
@@ -84,7 +86,7 @@ class TemporalSmoother:
                 and state.device == mask.device)
 
     def __repr__(self) -> str:
-        return f"TemporalSmoother({self.time_constant * 1000:g}ms, calm={self.calm}, motion={self.motion})"
+        return f"EmaSmoother({self.time_constant * 1000:g}ms, calm={self.calm}, motion={self.motion})"
 
 
 def _smoothstep(low: float, high: float, x: torch.Tensor) -> torch.Tensor:
@@ -115,4 +117,4 @@ def make_smoother(spec: str = "auto") -> Smoother | None:
     if spec.strip().lower() in MOTION:
         return MotionSmoother()
     seconds = parse_time_constant(spec)
-    return None if seconds is None else TemporalSmoother(seconds)
+    return None if seconds is None else EmaSmoother(seconds)

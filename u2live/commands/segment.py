@@ -13,7 +13,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from ..api import as_rgb, cutout_of, load, mask_of
+from ..api import as_rgb, cutout_of, load
 from ..errors import InputError, OutputError, U2LiveError
 from ..options import Finite, model_options, overwrite_option
 from ..outputs import plan_outputs, write_atomically
@@ -29,16 +29,11 @@ PNG_COMPRESS_LEVEL = 1
 
 
 @dataclass(frozen=True)
-class Job:
+class ImageTask:
     """One input image and the file each requested format writes."""
 
     image: Path
     outputs: dict[str, Path]
-
-
-def mask_for(segmenter, image: np.ndarray) -> np.ndarray:
-    """[H, W] uint8 mask of an RGB image (kept for callers holding a bare segmenter; see u2live.api)."""
-    return mask_of(segmenter, image)
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -76,15 +71,15 @@ def find_images(inputs, recursive: bool) -> list[tuple[Path, Path]]:
 
 
 def plan(inputs, out_dir: Path, formats: tuple[str, ...], recursive: bool, overwrite: bool = True,
-         also_read: dict | None = None) -> list[Job]:
+         also_read: dict | None = None) -> list[ImageTask]:
     """Every output of every input, refusing two writers of one file, outputs that would replace an input or a
     file in ``also_read`` ({path: what it is}: --bg, --weights), and (``overwrite`` False) outputs that exist."""
-    jobs = [Job(image, {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()})
+    tasks = [ImageTask(image, {fmt: out_dir / folder / name for fmt, name in output_names(image.stem, formats).items()})
             for image, folder in find_images(inputs, recursive)]
     # (output, the image it comes from) pairs: two images on one output name are refused there, naming both
-    pairs = [(output, job.image) for job in jobs for output in job.outputs.values()]
-    plan_outputs(pairs, {**{job.image: "input image" for job in jobs}, **(also_read or {})}, overwrite=overwrite)
-    return jobs
+    pairs = [(output, task.image) for task in tasks for output in task.outputs.values()]
+    plan_outputs(pairs, {**{task.image: "input image" for task in tasks}, **(also_read or {})}, overwrite=overwrite)
+    return tasks
 
 
 @click.command()
@@ -111,18 +106,18 @@ def segment(inputs, out_dir, formats, bg, threshold, recursive, quiet, overwrite
     A bad image is reported and skipped; the exit code is non-zero if any was skipped.
     """
     background = _check_bg(bg, formats) if bg is not None else None
-    jobs = plan(inputs, out_dir, formats, recursive, overwrite,
+    tasks = plan(inputs, out_dir, formats, recursive, overwrite,
                 also_read={getattr(background, "path", None): "background", model["weights"]: "weights"})
     failures = 0
     with load(**model) as net:
-        for job in progress_bar(jobs, total=len(jobs), unit="img", disable=quiet or len(jobs) < 2):
+        for task in progress_bar(tasks, total=len(tasks), unit="img", disable=quiet or len(tasks) < 2):
             try:
-                write_job(net, job, bg=bg, threshold=threshold, overwrite=overwrite)
+                write_task(net, task, bg=bg, threshold=threshold, overwrite=overwrite)
             except InputError as err:
                 failures += 1
                 click.echo(f"u2live: skipped: {err}", err=True)
     if failures:
-        raise U2LiveError(f"{failures} of {len(jobs)} inputs failed")
+        raise U2LiveError(f"{failures} of {len(tasks)} inputs failed")
 
 
 def _check_bg(bg: str, formats: tuple[str, ...]):
@@ -133,13 +128,13 @@ def _check_bg(bg: str, formats: tuple[str, ...]):
     return parse_background(bg)  # a bad --bg is one line before the model loads
 
 
-def write_job(model, job: Job, *, bg: str | None, threshold: float, overwrite: bool = True) -> None:
+def write_task(model, task: ImageTask, *, bg: str | None, threshold: float, overwrite: bool = True) -> None:
     """Segment one image and write each of its outputs (each complete or not at all: u2live.outputs)."""
-    image = as_rgb(job.image)
+    image = as_rgb(task.image)
     mask = model.mask(image)
-    for fmt, path in job.outputs.items():
+    for fmt, path in task.outputs.items():
         if fmt == "box":
-            record = box_record(job.image.name, mask, threshold)
+            record = box_record(task.image.name, mask, threshold)
             _save(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"), overwrite)
         else:
             picture = {"mask": lambda: mask, "cutout": lambda: cutout_of(image, mask, bg),

@@ -25,7 +25,9 @@ POLL_SECONDS = 0.5  # how often idle runner threads re-check for shutdown
 
 
 @dataclass
-class Job:
+class VideoJob:
+    """One uploaded video's background replacement, queued and run by the server (``/v1/videos``)."""
+
     id: str
     folder: Path
     options: dict
@@ -72,9 +74,9 @@ class JobManager:
         self._run = run
         self._max_jobs = max_jobs
         self._ttl = result_ttl
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, VideoJob] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[Job] = queue.Queue()
+        self._queue: queue.Queue[VideoJob] = queue.Queue()
         self._closed = threading.Event()
         self._threads = [threading.Thread(target=self._runner, name=f"u2live-job-{i}", daemon=True)
                          for i in range(workers)]
@@ -82,7 +84,7 @@ class JobManager:
         for thread in self._threads:
             thread.start()
 
-    def create(self, options: dict) -> Job:
+    def create(self, options: dict) -> VideoJob:
         """A new job with its folder; BusyError when ``max_jobs`` are already queued or running."""
         with self._lock:
             # uploads in progress count too: many parallel uploads must not get past the bound
@@ -90,18 +92,18 @@ class JobManager:
             if active >= self._max_jobs:
                 raise BusyError(f"the server is busy: {active} video jobs uploading, queued or running",
                                 retry_after=30)
-            job = Job(id=secrets.token_urlsafe(12), folder=Path(), options=options)
+            job = VideoJob(id=secrets.token_urlsafe(12), folder=Path(), options=options)
             job.folder = self.root / job.id
             job.folder.mkdir(parents=True)
             job.state = "uploading"
             self._jobs[job.id] = job
         return job
 
-    def start(self, job: Job) -> None:
+    def start(self, job: VideoJob) -> None:
         job.state = "queued"
         self._queue.put(job)
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> VideoJob:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
@@ -128,7 +130,7 @@ class JobManager:
                 continue
             self._execute(job)
 
-    def _execute(self, job: Job) -> None:
+    def _execute(self, job: VideoJob) -> None:
         job.state, job.started = "running", time.time()
         try:
             self._run(job)
@@ -170,6 +172,6 @@ class JobManager:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def check_input_size(job: Job, max_pixels: int, width: int, height: int) -> None:
+def check_input_size(max_pixels: int, width: int, height: int) -> None:
     if width * height > max_pixels:
         raise InputError(f"the video is {width}x{height}, over this server's limit of {max_pixels / 1e6:g} Mpx")

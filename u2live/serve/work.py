@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from PIL import Image
 
 from ..errors import InputError, TooLargeError
-from .jobs import Job, check_input_size
+from .jobs import VideoJob, check_input_size
 from .uploads import decode_image
 
 
@@ -43,7 +43,7 @@ def _png(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
+def run_video(segmenter, job: VideoJob, *, max_pixels: int) -> None:
     """The job's input through the pipeline of ``u2live video`` into its result file."""
     from ..job import build_stages, run_frames
     from ..sinks import open_sinks
@@ -54,7 +54,7 @@ def run_video(segmenter, job: Job, *, max_pixels: int) -> None:
     with ExitStack() as stack:
         source = stack.enter_context(FileSource(str(job.input), live=False, name="the upload",
                                                 max_pixels=max_pixels))
-        check_input_size(job, max_pixels, source.info.width, source.info.height)
+        check_input_size(max_pixels, source.info.width, source.info.height)
         limit = options.get("max_frames")
         total = source.info.frames
         job.frames_total = min(total, limit) if total and limit else total or limit
