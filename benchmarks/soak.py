@@ -1,15 +1,17 @@
-"""Soak: the live pipeline for a long time from a synthetic camera, sampling the process's RSS; memory must stay flat.
+"""Soak: the live path ``u2live webcam`` ships, for a long time, sampling the process's RSS; memory must stay flat.
 
     python benchmarks/soak.py --minutes 30                 # the full run (issue 6): JSON + Markdown in results/
     python benchmarks/soak.py --minutes 0.4 --out /tmp/s   # the short form tests/test_soak.py runs
 
-Real stages (model, temporal smoothing, guided-filter refinement, blurred background) and a real H.264 file sink
-(or ``--sink null``); only the camera is synthetic (``SyntheticCamera``: a moving disc on a gradient, paced like a
-camera at ``--fps`` keeping only the newest frame, or ``--unpaced`` as fast as the pipeline takes frames). The model
-runs at ``--size 64`` by default so the run is mostly pipeline. RSS is read from ``/proc/self/status`` every
-``--sample-seconds``; growth is the median RSS of the last tenth of the run over the median of the first minute
-after warm-up (default: the first 10% of the run, at least 20 s when the run allows). Exit status 1 when growth is
-5% or more.
+The run is ``u2live webcam`` (:func:`u2live.job.run_job` on a live :class:`u2live.spec.RunSpec`: the model beside
+the picture on the CPU backend, :func:`u2live.live.run_live`), fed by a file paced as a camera (newest frame kept),
+as ``benchmarks/live_camera.py`` runs it: a synthetic clip (a disc moving over a gradient, so the smoothing, the
+warp and the encoder see motion) written for the run's length into a scratch folder, then played live. Webcam's
+defaults (``--model auto``, int8) at a pinned ``--size`` (160 by default: the model's size does not move during the
+run, so memory that grows is the pipeline's); a real H.264 recording (``-o``, x264 ultrafast as webcam records) or
+``--sink null`` (no output). RSS is read from ``/proc/self/status`` every ``--sample-seconds``; growth is the median
+RSS of the last tenth of the run over the median of the first minute after warm-up (default: the first 10% of the
+run, at least 20 s when the run allows). Exit status 1 when growth is 5% or more.
 """
 from __future__ import annotations
 
@@ -26,8 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's u2live, whichever is installed
+
+RESULTS = REPO / "benchmarks" / "results"
 LIMIT_PERCENT = 5.0
+#: the clip plays from the moment it opens, as a camera does, while the model loads: it runs this much longer
+LOAD_SECONDS = 10.0
 
 
 def rss_mb() -> float:
@@ -38,55 +45,36 @@ def rss_mb() -> float:
     return float("nan")
 
 
-class SyntheticCamera:
-    """A Source (``info``, iterable of Frames, ``close``) that draws frames like a camera until ``seconds`` pass.
+def picture(yy: np.ndarray, xx: np.ndarray, t: float) -> np.ndarray:
+    """[H, W, 3] uint8 RGB at ``t`` seconds: a skin-toned disc moving over a gradient."""
+    height, width = yy.shape
+    cx = width * (0.5 + 0.3 * np.sin(t))
+    cy = height * (0.5 + 0.2 * np.cos(t * 0.7))
+    disc = (xx - cx) ** 2 + (yy - cy) ** 2 < (min(width, height) / 4) ** 2
+    image = np.empty((height, width, 3), np.uint8)
+    image[..., 0] = (xx * 255 // max(1, width - 1)).astype(np.uint8)
+    image[..., 1] = (yy * 255 // max(1, height - 1)).astype(np.uint8)
+    image[..., 2] = 96
+    image[disc] = (230, 190, 160)
+    return image
 
-    Paced: a frame every 1/fps seconds by the clock; a consumer that falls behind gets the newest one (a live
-    camera drops stale frames). Unpaced: a frame whenever asked. The picture is a disc moving over a gradient, so
-    the smoother and the encoder see motion."""
 
-    def __init__(self, width: int, height: int, fps: float, seconds: float, *, paced: bool = True):
-        from u2live.frame import VideoInfo
+def write_clip(path: Path, width: int, height: int, fps: float, seconds: float) -> Path:
+    """The camera's picture for ``seconds`` as an H.264 file at ``fps`` (written as fast as it encodes)."""
+    import av
 
-        self.info = VideoInfo(width=width, height=height, fps=Fraction(fps).limit_denominator(1001), frames=None,
-                              audio=None, live=True)
-        self.fps, self.seconds, self.paced = fps, seconds, paced
-        self._yy, self._xx = np.mgrid[0:height, 0:width]
-        self._stop = threading.Event()
-
-    def _image(self, t: float) -> np.ndarray:
-        height, width = self._yy.shape
-        cx = width * (0.5 + 0.3 * np.sin(t))
-        cy = height * (0.5 + 0.2 * np.cos(t * 0.7))
-        disc = (self._xx - cx) ** 2 + (self._yy - cy) ** 2 < (min(width, height) / 4) ** 2
-        image = np.empty((height, width, 3), np.uint8)  # [H, W, 3]
-        image[..., 0] = (self._xx * 255 // max(1, width - 1)).astype(np.uint8)
-        image[..., 1] = (self._yy * 255 // max(1, height - 1)).astype(np.uint8)
-        image[..., 2] = 96
-        image[disc] = (230, 190, 160)
-        return image
-
-    def __iter__(self):
-        from u2live.frame import Frame
-
-        started = time.perf_counter()
-        index = 0
-        while not self._stop.is_set():
-            now = time.perf_counter()
-            if now - started >= self.seconds:
-                return
-            if self.paced:  # the newest frame: the one whose slot the clock is in now
-                slot = int((now - started) * self.fps)
-                if slot < index:
-                    self._stop.wait((index - (now - started) * self.fps) / self.fps)
-                    continue
-                index = slot
-            pts = index / self.fps
-            yield Frame(self._image(pts), pts, index, time.perf_counter())
-            index += 1
-
-    def close(self) -> None:
-        self._stop.set()
+    rate = Fraction(fps).limit_denominator(1001)
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(picture(yy, xx, index / fps), format="rgb24")
+            frame.pts = index
+            frame.time_base = 1 / rate
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
 
 
 class RssSampler:
@@ -133,35 +121,26 @@ def growth(samples: list[tuple[float, float]], warmup: float) -> dict:
 
 
 def run(args) -> dict:
-    import torch
-
-    from u2live import backends
-    from u2live.backgrounds import parse_background
     from u2live.bench.machine import describe, machine_info
-    from u2live.bench.pipeline import NullSink  # --sink null: the pipeline without an encoder
-    from u2live.pipeline import Stages, run_pipeline
-    from u2live.sinks import FileSink
-    from u2live.smoothing import make_smoother
-    from u2live.stats import PipelineStats
+    from u2live.job import run_job
+    from u2live.spec import ModelSpec, RunSpec
 
-    torch.set_num_threads(args.threads)
     seconds = args.minutes * 60
-    camera = SyntheticCamera(args.width, args.height, args.fps, seconds, paced=not args.unpaced)
     with tempfile.TemporaryDirectory(prefix="u2live-soak-") as scratch:
-        sink = NullSink() if args.sink == "null" else FileSink(Path(scratch) / "soak.mp4", camera.info)
-        segmenter = backends.create("torch", size=args.size, log=lambda line: None)
-        stages = Stages(mode="composite", smoother=make_smoother("auto"), background=parse_background(args.bg))
-        stats = PipelineStats()
+        clip = write_clip(Path(scratch) / "camera.mp4", args.width, args.height, args.fps, seconds + LOAD_SECONDS)
+        output = Path(scratch) / "soak.mp4" if args.sink == "file" else None
+        spec = RunSpec(str(clip), live=True, model=ModelSpec(model=args.model, size=args.size, backend="cpu"),
+                       background=args.bg, output=output, progress=False)
         with RssSampler(args.sample_seconds) as sampler:
-            run_pipeline(camera, segmenter, stages, [sink], stats=stats, queue_size=2)
-        segmenter.close()
-        output_bytes = sum(p.stat().st_size for p in Path(scratch).iterdir())
+            stats = run_job(spec)
+        output_bytes = output.stat().st_size if output is not None else 0
     warmup = args.warmup if args.warmup is not None else max(min(20.0, seconds / 2), seconds / 10)
+    data = stats.as_dict()
     return {"config": {k: v for k, v in vars(args).items() if k != "out"},
-            "machine": describe(machine_info()),
-            "python": platform.python_version(), "torch": torch.__version__,
+            "machine": describe(machine_info()), "python": platform.python_version(), "backend": stats.backend,
             "frames": stats.frames, "wall_s": round(stats.wall_seconds, 1), "fps": round(stats.fps, 2),
-            "latency_ms_p50": stats.as_dict()["latency_ms_p50"], "output_bytes": output_bytes,
+            "delivered_share": data["delivered_share"], "mask_hz": data["mask_hz"],
+            "latency_ms_p50": data["latency_ms_p50"], "output_bytes": output_bytes,
             "rss": growth(sampler.samples, warmup), "samples": sampler.samples}
 
 
@@ -169,14 +148,14 @@ def markdown(result: dict) -> str:
     rss, cfg = result["rss"], result["config"]
     verdict = "flat" if rss["growth_percent"] < LIMIT_PERCENT else "GROWING"
     lines = [f"# Soak: {cfg['minutes']:g} min of the live pipeline ({verdict})", "",
-             f"Synthetic {cfg['width']}x{cfg['height']} camera at {cfg['fps']:g} fps "
-             f"({'unpaced' if cfg['unpaced'] else 'paced, newest frame kept'}), torch backend at size "
-             f"{cfg['size']}, smoothing auto, --bg {cfg['bg']}, {cfg['sink']} sink; machine: {result['machine']}.", "",
-             "| frames | wall s | FPS | latency p50 ms | RSS after warm-up MiB | RSS at end MiB | max MiB "
-             "| growth % | trend MiB/h |", "|---|---|---|---|---|---|---|---|---|",
-             f"| {result['frames']} | {result['wall_s']} | {result['fps']} | {result['latency_ms_p50']} "
-             f"| {rss['baseline_mb']} | {rss['end_mb']} | {rss['max_mb']} | {rss['growth_percent']} "
-             f"| {rss['trend_mb_per_hour']} |", "",
+             f"``u2live webcam`` (the model beside the picture) on a synthetic {cfg['width']}x{cfg['height']} clip "
+             f"paced as a {cfg['fps']:g} fps camera, newest frame kept: {result['backend']}, smoothing auto, "
+             f"--bg {cfg['bg']}, {cfg['sink']} sink; machine: {result['machine']}.", "",
+             "| frames | wall s | FPS | delivered | masks/s | latency p50 ms | RSS after warm-up MiB "
+             "| RSS at end MiB | max MiB | growth % | trend MiB/h |", "|---|---|---|---|---|---|---|---|---|---|---|",
+             f"| {result['frames']} | {result['wall_s']} | {result['fps']} | {result['delivered_share']} "
+             f"| {result['mask_hz']} | {result['latency_ms_p50']} | {rss['baseline_mb']} | {rss['end_mb']} "
+             f"| {rss['max_mb']} | {rss['growth_percent']} | {rss['trend_mb_per_hour']} |", "",
              f"Growth = median RSS of the last tenth of the run over the median of the minute after the "
              f"{rss['warmup_s']:g} s warm-up; the limit is {LIMIT_PERCENT:g}%.", ""]
     return "\n".join(lines)
@@ -188,11 +167,10 @@ def parse_args(argv=None):
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--fps", type=float, default=15.0)
-    parser.add_argument("--unpaced", action="store_true", help="frames as fast as the pipeline takes them")
-    parser.add_argument("--size", type=int, default=64, help="model input size (small: mostly pipeline)")
+    parser.add_argument("--model", default="auto", help="--model (webcam's default: auto)")
+    parser.add_argument("--size", type=int, default=160, help="--size, pinned (the smallest of --size auto's)")
     parser.add_argument("--bg", default="blur")
     parser.add_argument("--sink", choices=("file", "null"), default="file")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=None, help="seconds (default 10%% of the run, >= 20 s)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for soak-*.json and soak-*.md")

@@ -1,6 +1,7 @@
-"""The soak benchmark in its short form: benchmarks/soak.py drives the live pipeline (synthetic camera, real stages,
-real H.264 file sink) for ~25 s, sampling RSS every second; memory after warm-up must stay flat (growth < 5%).
-The full 30-minute run's result is in benchmarks/results/soak-30min-file.md."""
+"""The soak benchmark in its short form: benchmarks/soak.py runs ``u2live webcam``'s live path (the CPU backend, the
+model beside the picture) on a synthetic clip paced as a camera, with a real H.264 recording, for ~35 s, sampling
+RSS every second; memory after warm-up must stay flat (growth < 5%). The full 30-minute run's result is in
+benchmarks/results/soak-30min-file.md."""
 from __future__ import annotations
 
 import json
