@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from .options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SIZE, DEFAULT_SMOOTHING, VIDEO_MODEL
 
@@ -23,7 +23,7 @@ class ModelSpec:
     --backend, --precision and --weights, with the video commands' defaults."""
 
     model: str = VIDEO_MODEL
-    size: Union[int, str] = DEFAULT_SIZE
+    size: int | str = DEFAULT_SIZE
     backend: str = "auto"
     precision: str = "auto"
     weights: str | None = None
@@ -51,7 +51,7 @@ class RunSpec:
     model: ModelSpec = ModelSpec()
     mode: str = DEFAULT_MODE
     smoothing: str = DEFAULT_SMOOTHING
-    background: Union["BackgroundSpec", str] = DEFAULT_BACKGROUND
+    background: BackgroundSpec | str = DEFAULT_BACKGROUND
     output: object = None  # a path (str or os.PathLike): a file, or a PNG sequence's pattern
     rtmp: str | None = None
     vcam: bool = False
