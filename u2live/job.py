@@ -99,12 +99,12 @@ def run_job(spec: RunSpec, *, segmenter: backends.Segmenter | None = None,
             _check_host_memory(spec)  # before minutes of loading
             segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live))
         _check_memory(spec, segmenter)
+        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=background)
+        handed.callback(stages.close)
         if segmenter.name == "cpu":
             # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
             # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
             stack.enter_context(torch_threads(1))
-        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=background)
-        handed.callback(stages.close)
         sinks = open_sinks(output=spec.output, rtmp=spec.rtmp, vcam=camera, preview=spec.preview,
                            info=source.info, alpha=stages.alpha, stop_event=stop, overwrite=spec.overwrite)
         for sink in sinks:
@@ -139,7 +139,8 @@ def run_job(spec: RunSpec, *, segmenter: backends.Segmenter | None = None,
 @contextmanager
 def torch_threads(count: int):
     """torch's intra-op threads set to ``count`` for the run and restored after it (the setting is the
-    process's: a caller of the Python API gets its own back). Nothing to set where torch is not loaded."""
+    process's: a caller of the Python API gets its own back). Nothing to set where torch is not loaded (entered
+    after the stages are built: they import it where they use it)."""
     torch = sys.modules.get("torch")
     if torch is None:
         yield
