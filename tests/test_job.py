@@ -107,8 +107,10 @@ def test_ctrl_c_while_the_progress_bar_is_set_up_leaves_nothing_and_closes_every
 
 
 def test_the_virtual_camera_is_opened_once(clip, tmp_path, camera):
+    """Opened before the model loads (a missing v4l2loopback fails at once) and that same camera gets the frames
+    (a live clip plays while the model loads: how many frames come out depends on the machine's load)."""
     stats = run_job(spec(clip, None, live=True, vcam=True, max_frames=4))
-    assert stats.frames == 4 and camera.opened == 1
+    assert 1 <= stats.frames <= 4 and camera.opened == 1
 
 
 def test_a_cpu_run_gives_torch_its_threads_back(clip, tmp_path):
