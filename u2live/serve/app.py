@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..errors import BusyError, InputError, TooLargeError
 from ..options import DEFAULT_BACKGROUND, DEFAULT_MODE, DEFAULT_SMOOTHING
+from ..spec import RunSpec
 from .inference import ModelPool
 from .jobs import JobManager
 from .settings import ServeSettings
@@ -121,12 +122,12 @@ def _add_routes(app: FastAPI, pool: ModelPool, settings: ServeSettings) -> None:
                            mode: Literal["composite", "matte"] = Query(DEFAULT_MODE),
                            smoothing: str = Query(DEFAULT_SMOOTHING), max_frames: int | None = Query(None, ge=1)):
         _only_params(request, {"bg", "mode", "smoothing", "max_frames"})
-        options = {"background": _server_background(bg), "mode": mode, "smoothing": _smoothing(smoothing),
-                   "max_frames": max_frames}
+        spec = RunSpec("", background=_server_background(bg), mode=mode, smoothing=_smoothing(smoothing),
+                       max_frames=max_frames, progress=False)  # its source and output: the job's files
         if not pool.ready:
             raise BusyError(pool.error or "the model is still loading", retry_after=5)
         jobs: JobManager = app.state.jobs
-        job = jobs.create(options)
+        job = jobs.create(spec)
         try:
             await upload_to(request, job.input)
             await run_in_threadpool(probe_video, job.input, settings.video_pixels)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BusyError, InputError, U2LiveError
+from ..spec import RunSpec
 
 STATES = ("uploading", "queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("uploading", "queued", "running")
@@ -30,7 +31,7 @@ class VideoJob:
 
     id: str
     folder: Path
-    options: dict
+    spec: RunSpec  #: the run: the job's input into its result, with the request's stages and frame limit
     created: float = field(default_factory=time.time)
     state: str = "queued"
     frames_done: int = 0
@@ -48,7 +49,7 @@ class VideoJob:
 
     @property
     def result(self) -> Path:
-        transparent = getattr(self.options.get("background"), "transparent", False)
+        transparent = getattr(self.spec.background, "transparent", False)
         return self.folder / ("result.webm" if transparent else "result.mp4")
 
     def status(self) -> dict:
@@ -84,16 +85,18 @@ class JobManager:
         for thread in self._threads:
             thread.start()
 
-    def create(self, options: dict) -> VideoJob:
-        """A new job with its folder; BusyError when ``max_jobs`` are already queued or running."""
+    def create(self, spec: RunSpec) -> VideoJob:
+        """A new job with its folder, to run ``spec`` from the job's input into its result; BusyError when
+        ``max_jobs`` are already queued or running."""
         with self._lock:
             # uploads in progress count too: many parallel uploads must not get past the bound
             active = sum(job.state in ACTIVE for job in self._jobs.values())
             if active >= self._max_jobs:
                 raise BusyError(f"the server is busy: {active} video jobs uploading, queued or running",
                                 retry_after=30)
-            job = VideoJob(id=secrets.token_urlsafe(12), folder=Path(), options=options)
+            job = VideoJob(id=secrets.token_urlsafe(12), folder=Path(), spec=spec)
             job.folder = self.root / job.id
+            job.spec = spec.replace(source=str(job.input), output=job.result)
             job.folder.mkdir(parents=True)
             job.state = "uploading"
             self._jobs[job.id] = job

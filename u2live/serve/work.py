@@ -50,22 +50,23 @@ def run_video(segmenter, job: VideoJob, *, max_pixels: int) -> None:
     from ..sources import FileSource
     from ..stats import PipelineStats
 
-    options = job.options
-    with ExitStack() as stack:
-        source = stack.enter_context(FileSource(str(job.input), live=False, name="the upload",
-                                                max_pixels=max_pixels))
+    spec = job.spec
+    with ExitStack() as handed:  # source, stages and sinks, closed here only until the frame loop takes them
+        source = handed.enter_context(FileSource(spec.source, live=False, name="the upload", max_pixels=max_pixels))
         check_input_size(max_pixels, source.info.width, source.info.height)
-        limit = options.get("max_frames")
+        limit = spec.max_frames
         total = source.info.frames
         job.frames_total = min(total, limit) if total and limit else total or limit
-        stages = build_stages(segmenter, mode=options["mode"], smoothing=options["smoothing"],
-                              background=options["background"])
-        stack.callback(stages.close)
-        sinks = open_sinks(output=job.result, info=source.info, alpha=stages.alpha, stop_event=job.stop)
+        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=spec.background)
+        handed.callback(stages.close)
+        sinks = open_sinks(output=spec.output, info=source.info, alpha=stages.alpha, stop_event=job.stop)
+        for sink in sinks:
+            handed.enter_context(sink)
 
         def done_one(_frame) -> None:
             job.frames_done += 1
 
+        handed.pop_all()  # the frame loop closes them, however it ends
         run_frames(source, segmenter, stages, sinks, live=False, stats=PipelineStats(), max_frames=limit,
                    stop_event=job.stop, on_frame=done_one)
 
