@@ -15,6 +15,7 @@ Three paths per configuration, through the code ``u2live video`` and ``u2live we
 from __future__ import annotations
 
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -22,10 +23,10 @@ import torch
 from ..backgrounds import parse_background
 from ..frame import Frame
 from ..job import build_stages, run_frames
-from ..options import DEFAULT_BACKGROUND
 from ..sinks import open_sinks
 from ..sinks.base import Sink
 from ..sources import open_source
+from ..spec import RunSpec
 from ..stats import STAGES, PipelineStats
 from .measure import PeakMemory
 
@@ -55,19 +56,24 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
     smoothing, composite mode, the same queue sizes), with the already loaded and warmed-up ``segmenter``.
     """
     live = path.startswith("live")
+    spec = RunSpec(str(clip), live=live, sync=path == "live-sync", batch=row["batch"], max_frames=frames,
+                   output=None if live else work_dir / f"bench-{row['backend']}.mp4", progress=False)
     stop = threading.Event()
-    source = open_source(str(clip), live=live)
-    stages = build_stages(segmenter, background=parse_background(DEFAULT_BACKGROUND))
-    if live:
-        sinks = [NullSink()]
-    else:
-        sinks = open_sinks(output=work_dir / f"bench-{row['backend']}.mp4", info=source.info, alpha=stages.alpha,
-                            stop_event=stop)
-    # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
-    stats = PipelineStats(synchronize=torch.cuda.synchronize if stages.device.type == "cuda" else None)
-    with PeakMemory(stages.device) as memory:
-        run_frames(source, segmenter, stages, sinks, live=live, sync=path == "live-sync", batch=row["batch"],
-                   max_frames=frames, stats=stats, stop_event=stop)
+    with ExitStack() as handed:  # source, stages and sinks, closed here only until the frame loop takes them
+        source = handed.enter_context(open_source(spec.source, live=spec.live))
+        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing,
+                              background=parse_background(spec.background))
+        handed.callback(stages.close)
+        sinks = [NullSink()] if live else open_sinks(output=spec.output, info=source.info, alpha=stages.alpha,
+                                                     stop_event=stop)
+        for sink in sinks:
+            handed.enter_context(sink)
+        # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
+        stats = PipelineStats(synchronize=torch.cuda.synchronize if stages.device.type == "cuda" else None)
+        handed.pop_all()
+        with PeakMemory(stages.device) as memory:
+            run_frames(source, segmenter, stages, sinks, live=spec.live, sync=spec.sync, batch=spec.batch,
+                       max_frames=spec.max_frames, stats=stats, stop_event=stop)
     return pipeline_row(row, stats, path=path, memory=memory)
 
 
