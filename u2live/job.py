@@ -1,10 +1,10 @@
 """One way to assemble a run: source + segmenter + stages + sinks, with the defaults in one place.
 
-``u2live video`` and ``webcam``, the Python API and ``batch`` workers describe a run as one
-:class:`u2live.spec.RunSpec` and run it with :func:`run_job` (outputs checked, the model opened or given, a
-progress bar, the summary line); ``bench`` (its own clip and sinks) and ``serve`` (a job's upload into its result
-file) build their stages with :func:`build_stages` and run them with :func:`run_frames`, so every one of them runs
-the same stages with the same defaults through the same loop.
+A run is described by one :class:`u2live.spec.RunSpec`. ``u2live video`` and ``webcam``, the Python API and
+``batch`` workers run theirs with :func:`run_job` (outputs checked, the model opened or given, a progress bar, the
+summary line); ``bench`` (its own null sink) and ``serve`` (an upload's size limit) build the stages of theirs with
+:func:`build_stages` and run them with :func:`run_frames`, so every one of them runs the same stages with the same
+defaults through the same loop.
 
 Importing this module imports no torch: the modules that run frames are imported by the functions that use them.
 """
@@ -88,28 +88,9 @@ def run_job(spec: RunSpec, *, segmenter: backends.Segmenter | None = None,
     alpha = spec.mode == "composite" and background.transparent
     check_sinks(spec.output, spec.rtmp, spec.preview, alpha=alpha, overwrite=spec.overwrite,
                 inputs={spec.source: "input", background.path: "background", spec.model.weights: "weights"})
-    sinks = []
     with ExitStack() as stack:
         handed = stack.enter_context(ExitStack())  # what the frame loop takes over: closed here only until then
-        source = handed.enter_context(open_source(spec.source, live=spec.live, width=spec.width,
-                                                  height=spec.height, fps=spec.fps))
-        # opened once, now: a missing v4l2loopback fails before the model loads
-        camera = handed.enter_context(VirtualCameraSink(source.info)) if spec.vcam else None
-        if segmenter is None:
-            _check_host_memory(spec)  # before minutes of loading
-            segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live))
-        _check_memory(spec, segmenter)
-        stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=background)
-        handed.callback(stages.close)
-        if segmenter.name == "cpu":
-            # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
-            # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
-            stack.enter_context(torch_threads(1))
-        sinks = open_sinks(output=spec.output, rtmp=spec.rtmp, vcam=camera, preview=spec.preview,
-                           info=source.info, alpha=stages.alpha, stop_event=stop, overwrite=spec.overwrite)
-        for sink in sinks:
-            if sink is not camera:
-                handed.enter_context(sink)
+        source, segmenter, stages, sinks = _open(spec, segmenter, background, stop, stack=stack, handed=handed)
         total = _total(source.info.frames, spec.max_frames) if not spec.live else spec.max_frames
         seen = [-1, -1]  # the first and newest source frame index written: a live run's dropped frames
         stack.callback(_summary, stats, not spec.progress, seen if spec.live else None)  # after the bar closes
@@ -151,6 +132,31 @@ def torch_threads(count: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _open(spec: RunSpec, segmenter, background: BackgroundSpec, stop: threading.Event, *, stack: ExitStack,
+          handed: ExitStack) -> tuple:
+    """Source, segmenter, stages and sinks of ``spec``: the source and the virtual camera first (bad input fails
+    before the model loads), the model (``segmenter`` if given) into ``stack``, the rest into ``handed``."""
+    source = handed.enter_context(open_source(spec.source, live=spec.live, width=spec.width, height=spec.height,
+                                              fps=spec.fps))
+    camera = handed.enter_context(VirtualCameraSink(source.info)) if spec.vcam else None  # opened once, here
+    if segmenter is None:
+        _check_host_memory(spec)  # before minutes of loading
+        segmenter = stack.enter_context(open_segmenter(spec.model, live=spec.live))
+    _check_memory(spec, segmenter)
+    stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=background)
+    handed.callback(stages.close)
+    if segmenter.name == "cpu":
+        # the model has the cores (ONNX Runtime's own threads); torch's few small per-frame ops gain nothing
+        # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
+        stack.enter_context(torch_threads(1))
+    sinks = open_sinks(output=spec.output, rtmp=spec.rtmp, vcam=camera, preview=spec.preview, info=source.info,
+                       alpha=stages.alpha, stop_event=stop, overwrite=spec.overwrite)
+    for sink in sinks:
+        if sink is not camera:
+            handed.enter_context(sink)
+    return source, segmenter, stages, sinks
 
 
 def _check_host_memory(spec: RunSpec) -> None:
