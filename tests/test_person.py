@@ -103,13 +103,14 @@ def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, t
     person model, the face detector and the gate's decision stay (no second 'in the first frame' line)."""
     from u2live.adaptive import Setting
     from u2live.job import open_segmenter
+    from u2live.spec import ModelSpec
 
     monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))  # nothing remembered: starts at 160, explores
     with av.open(str(megamind)) as clip:
         person_frames = [torch.from_numpy(f.to_ndarray(format="rgb24"))[None]
                          for i, f in zip(range(42), clip.decode(video=0)) if i >= 30]
     lines = []
-    model = {"weights": None, "model": "auto", "size": "auto", "backend": "cpu", "precision": "auto"}
+    model = ModelSpec(model="auto", size="auto", backend="cpu")
     with open_segmenter(model, live=True, log=lines.append) as live:
         auto = live.current
         person, faces = auto.person_segmenter, auto.faces
