@@ -54,12 +54,11 @@ def on_device(smoother: Smoother | None, device: torch.device) -> Smoother | Non
 
 @dataclass
 class InFlight:
-    """A batch whose model has been launched on a GPU: its frames, their pictures and masks on the device, and the
-    masks on their way to host memory where a host smoother needs them."""
+    """A batch whose model has been launched on a GPU: its frames (host pictures, pts), and their pictures and
+    masks on the device."""
     frames: Sequence[Frame]
     images: torch.Tensor
     masks: torch.Tensor
-    host_masks: Download | None
 
 
 class Stages:
@@ -94,31 +93,19 @@ class Stages:
         return self.picture(image, self.smooth(image, mask, pts, stats), pts, stats)
 
     def start_batch(self, frames: Sequence[Frame], images: torch.Tensor, masks: torch.Tensor) -> InFlight:
-        """A batch on a GPU, its model launched: a host smoother's masks start down to host memory now (the CPU
-        does not wait for them here). :meth:`render_started` goes on with it."""
-        host_masks = Download(masks) if getattr(self.smoother, "on_host", False) else None
-        if hasattr(self.smoother, "look_ahead"):  # the frames' motion, on the host while the GPU runs the model
+        """A batch on a GPU, its model launched: the smoother starts on the frames' motion (on the host, while the
+        GPU runs the model). :meth:`render_started` goes on with it."""
+        if hasattr(self.smoother, "look_ahead"):
             self.smoother.look_ahead([frame.image for frame in frames])
-        return InFlight(frames, images, masks, host_masks)
+        return InFlight(frames, images, masks)
 
     def render_started(self, batch: InFlight, stats: PipelineStats) -> Download:
-        """Smoothing (waits for the batch's masks), refinement and the picture launched on the GPU for each frame of
-        a :meth:`start_batch` batch; the finished frames start down to host memory (:meth:`Download.wait`)."""
-        smoothed = self._smooth_batch(batch, stats)
-        pictures = [self._picture(batch.images[i], smoothed[i], frame.pts, stats)
-                    for i, frame in enumerate(batch.frames)]
+        """Smoothing, refinement and the picture launched on the GPU for each frame of a :meth:`start_batch` batch
+        (the smoother is handed each frame's host picture); the finished frames start down to host memory
+        (:meth:`Download.wait`)."""
+        pictures = [self._picture(batch.images[i], self.smooth(frame.image, batch.masks[i], frame.pts, stats),
+                                  frame.pts, stats) for i, frame in enumerate(batch.frames)]
         return Download(torch.stack(pictures))
-
-    def _smooth_batch(self, batch: InFlight, stats: PipelineStats) -> torch.Tensor:
-        """[N, S, S] smoothed masks on the device: the smoother is handed the frames' host pictures, and the masks
-        on the device, or on the host for a host smoother."""
-        frames = batch.frames
-        if batch.host_masks is None:
-            return torch.stack([self.smooth(f.image, batch.masks[i], f.pts, stats) for i, f in enumerate(frames)])
-        with stats.stage("smoothing"):
-            host = batch.host_masks.wait()
-            held = np.stack([self.smoother.update(host[i], f.pts, image=f.image) for i, f in enumerate(frames)])
-            return torch.from_numpy(held).to(self.device, non_blocking=True)
 
     def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
         """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when

@@ -31,8 +31,8 @@ MAX_TIME_CONSTANT = 5.0
 
 class Smoother(Protocol):
     """What the pipeline asks of a smoother (:class:`EmaSmoother`, :class:`u2live.temporal.MotionSmoother`):
-    its temporal state is its own, by timestamp. A smoother whose state lives in host memory says so with a true
-    ``on_host`` attribute: a GPU pipeline then hands it numpy masks and the frames' host pictures."""
+    its temporal state is its own, by timestamp. ``image`` may be the frame's host picture (numpy) while the mask
+    is on a GPU: the GPU pipeline hands each smoother that."""
 
     def update(self, mask: torch.Tensor, pts: float, image: torch.Tensor | None = None) -> torch.Tensor:
         """The smoothed [S, S] mask for the model's ``mask`` of the frame ``image`` at ``pts`` seconds."""

@@ -73,9 +73,6 @@ class MotionSmoother:
     picture's change, validity, the evidence) lives at the flow's working resolution, which is what keeps it cheap.
     """
 
-    #: the state is numpy in host memory: a GPU pipeline hands it host masks and pictures, a batch at a time
-    on_host = True
-
     def __init__(self, *, still: float = STILL, moving: float = MOVING, follow: float = FOLLOW,
                  evidence: float = EVIDENCE, commit: tuple[float, float] = COMMIT, bound: float = BOUND,
                  flow_size: int = FLOW_SIZE):

@@ -37,8 +37,6 @@ class TorchMotionSmoother:
     picture (numpy); returns the held [S, S] float32 mask on the device. ``host`` gives the settings and computes
     the frames' motion. :meth:`look_ahead` starts the motion of frames to come, in their order."""
 
-    on_host = False
-
     def __init__(self, host: MotionSmoother | None = None):
         self.host = host or MotionSmoother()
         self._pool: ThreadPoolExecutor | None = None
