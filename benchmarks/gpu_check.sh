@@ -15,10 +15,12 @@
 #   4. u2live bench, model only: cuda fp16 and fp32 x batch 1, 8, 32 x size 320, 512, beside the authors' FP32
 #      eager model on the same GPU; Markdown table by benchmarks/report.py (plots are drawn later, from bench.json)
 #      and the person model (selfie, 256) at the first precision, model only
-#   5. u2live video end to end on Megamind.avi at its own size and scaled to 1080p, with the per-stage breakdown
+#   5. u2live video end to end on Megamind.avi at its own size and scaled to 1080p, with the per-stage breakdown;
+#      then the offline loop alone at 720p in variants (batch, OpenCV threads, smoothing off) with a profile
 #   6. last, as it may not finish: torch.compile beside the CUDA graph, added to parity.json (KIT_NO_COMPILE=1 skips it)
 # Results ($OUT, as the device tool returns them): gpu-check.log, parity.json, bench.json, bench.md,
-# bench-person.json, e2e.json, e2e.md. Commit them under benchmarks/results/gpu-<name>/.
+# bench-person.json, e2e.json, e2e.md, gpu-profile.json, gpu-profile.txt. Commit them under
+# benchmarks/results/gpu-<name>/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,9 +66,11 @@ fi
 if [ -n "$dry_run" ]; then
   # the same steps on the CPU, as small as still exercises them: checks the kit, measures nothing about a GPU
   backend=cpu; precisions=fp32; batches=1; sizes=192; frames=4; e2e_frames=8; heights=0,240
+  profile=(--frames 8 --size 160 --height 240)
   parity=(--device cpu --limit 2); tests=(-m "not gpu and not tensorrt" tests/test_pipeline.py -k "not thread")
 else
   backend=cuda; precisions=fp16,fp32; batches=1,8,32; sizes=320,512; frames=96; e2e_frames=720; heights=0,1080
+  profile=(--frames 480)
   parity=(--device cuda); tests=(tests/test_gpu.py tests/test_pipeline.py)
 fi
 
@@ -87,9 +91,10 @@ step report 30 bash -c "python3 benchmarks/report.py '$OUT/bench.json' --out-dir
 if [ -n "$clip" ]; then
   step e2e 200 python3 benchmarks/gpu_e2e.py "$clip" --out-dir "$OUT" --backend $backend --frames $e2e_frames \
     --heights $heights
+  step profile 90 python3 benchmarks/gpu_profile.py "$clip" --out-dir "$OUT" --backend $backend "${profile[@]}"
 else
-  echo "== e2e: not run, no Megamind.avi" | tee -a "$log"
-  failed+=(e2e)
+  echo "== e2e and profile: not run, no Megamind.avi" | tee -a "$log"
+  failed+=(e2e profile)
 fi
 [ -n "$dry_run" ] || [ -n "${KIT_NO_COMPILE:-}" ] || step compile 90 python3 benchmarks/gpu_parity.py --json "$OUT/parity.json" --compile-only
 

@@ -1,7 +1,7 @@
 """Where the GPU pipeline's main thread spends its time: ``u2live video``'s offline loop on a 720p clip with a sink
 that keeps nothing (no encoder), in variants side by side, and a profile of the default one.
 
-    python benchmarks/gpu_profile.py CLIP --out-dir OUT [--backend cuda] [--frames 480]
+    python benchmarks/gpu_profile.py CLIP --out-dir OUT [--backend cuda] [--frames 480] [--size 320] [--height 720]
 
 Variants: batch 8 (the GPU default) and 16; OpenCV on one thread (the temporal state's small images may not pay
 for 16 threads); smoothing off (the ceiling without the temporal state). Also the host temporal state alone, per
@@ -16,6 +16,7 @@ import io
 import json
 import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ VARIANTS = [("batch 8", 8, "auto", None), ("batch 16", 16, "auto", None), ("batc
 
 
 def run_variant(clip: Path, segmenter, batch: int, smoothing: str, profile=None) -> dict:
+    """One run of the offline loop over ``clip`` into a sink that keeps nothing: FPS and ms a frame per stage."""
     stats = PipelineStats()
     stages = Stages(mode="composite", smoother=make_smoother(smoothing), background=parse_background("#00ff00"),
                     device=segmenter.device or "cpu")
@@ -79,13 +81,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", type=Path, required=True)
     parser.add_argument("--backend", default="cuda")
     parser.add_argument("--frames", type=int, default=480)
+    parser.add_argument("--size", type=int, default=320, help="U2-Net†'s inference size")
+    parser.add_argument("--height", type=int, default=720, help="the clip's height (720p by default)")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    clip = scaled_clip(args.clip, 720, Path("/tmp/u2live-profile-720.mp4"), args.frames)
-    result = {"smoother_alone_ms_per_frame": smoother_alone(clip, 120), "variants": {}}
+    clip = scaled_clip(args.clip, args.height, Path(tempfile.mkdtemp(prefix="u2live-profile-")) / "clip.mp4",
+                       args.frames)
+    result = {"clip": {"height": args.height, "frames": args.frames}, "size": args.size,
+              "smoother_alone_ms_per_frame": smoother_alone(clip, 120), "variants": {}}
     print(result, flush=True)
     default_threads = cv2.getNumThreads()
-    with backends.create(args.backend, model="u2netp", size=320, log=lambda line: None) as segmenter:
+    with backends.create(args.backend, model="u2netp", size=args.size, log=lambda line: None) as segmenter:
         run_variant(clip, segmenter, 8, "auto")  # warm-up: graphs captured, caches filled
         profile = cProfile.Profile()
         for name, batch, smoothing, threads in VARIANTS:

@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = ("gpu-check.log", "parity.json", "bench.json", "bench.md", "bench-person.json", "e2e.json", "e2e.md")
+RESULTS = ("gpu-check.log", "parity.json", "bench.json", "bench.md", "bench-person.json", "e2e.json", "e2e.md",
+           "gpu-profile.json", "gpu-profile.txt")
 
 
 def tiny_wheel(folder: Path) -> Path:
