@@ -71,7 +71,9 @@ def test_call_truth_is_what_the_committed_annotations_make():
         record = next(r for r in records.values() if r.get("photo") == photo and r["case"] == "real")
         committed = cv2.imread(str(people.DATA / record["mask"]), cv2.IMREAD_GRAYSCALE)
         made = people_truth.truth(*people_truth.load(photo))
-        assert np.array_equal(made, committed)
+        # GrabCut's k-means sums in SIMD kernels that differ between instruction sets: a near-tie may fall the
+        # other way on another CPU, so a few pixels may differ, not a region
+        assert made.shape == committed.shape and np.mean(made != committed) <= 0.001
         assert 0.15 < np.count_nonzero(made == 255) / made.size < 0.85
     assert made[450, 400] == people_truth.UNSURE and made[300, 200] == 255  # the helmet she holds; her suit
 
