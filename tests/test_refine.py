@@ -10,7 +10,7 @@ import torch
 from u2live import backends
 from u2live.images import read_rgb
 from u2live.preprocess import normalise_minmax
-from u2live.refine import box_filter, refine_mask, refine_mask_torch, upsample_mask
+from u2live.refine import box_filter, refine_mask, refine_mask_torch, refine_masks, upsample_mask
 
 
 def naive_box(x: np.ndarray, r: int) -> np.ndarray:
@@ -129,3 +129,22 @@ def test_refine_runs_on_the_gpu(crop):
     cpu = refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()))
     gpu = refine_mask(torch.from_numpy(mask).cuda(), torch.from_numpy(image.copy()).cuda())
     assert gpu.is_cuda and torch.allclose(gpu.cpu(), cpu, atol=1e-4)
+
+
+@pytest.mark.parametrize("guide", ["gray", "color"])
+def test_a_batch_is_refined_as_each_frame_alone(reference_dir, guide):
+    """The GPU refines a whole batch in one set of kernels: each frame's result is the one it gets alone."""
+    names = ["girl.png", "im_01.png", "boat.jpg"]
+    images = [cv2.resize(read_rgb(reference_dir / "test_images" / n), (320, 240)) for n in names]
+    masks = [cv2.resize(read_rgb(reference_dir / "u2netp_results" / f"{n.rsplit('.', 1)[0]}.png")[..., 0],
+                        (160, 160)) / np.float32(255) for n in names]
+    frames, model = torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(masks))
+    batch = refine_mask_torch(model, frames, guide=guide)
+    assert batch.shape == (3, 240, 320)
+    for i in range(3):
+        alone = refine_mask_torch(model[i], frames[i], guide=guide)
+        assert torch.allclose(batch[i], alone, atol=1e-6), float((batch[i] - alone).abs().max())
+    assert not torch.allclose(batch[0], batch[1])  # three different frames
+    eight = refine_masks(model, frames, dtype=torch.uint8)  # the CPU's path for a batch: frame by frame
+    assert eight.dtype == torch.uint8 and eight.shape == (3, 240, 320)
+    assert torch.equal(eight[2], refine_mask(model[2], frames[2], dtype=torch.uint8))

@@ -24,7 +24,7 @@ from .backgrounds import BackgroundSpec
 from .compositor import composite, matte, rgba
 from .frame import Frame
 from .options import MODES
-from .refine import refine_mask
+from .refine import refine_mask, refine_masks
 from .runner import Download, QueueThread, Uploader, Writer, batches, run_with_writer
 from .smoothing import Smoother
 from .stats import PipelineStats
@@ -100,11 +100,15 @@ class Stages:
         return InFlight(frames, images, masks)
 
     def render_started(self, batch: InFlight, stats: PipelineStats) -> Download:
-        """Smoothing, refinement and the picture launched on the GPU for each frame of a :meth:`start_batch` batch
-        (the smoother is handed each frame's host picture); the finished frames start down to host memory
+        """Smoothing (each frame in turn, handed its host picture), refinement (the whole batch at once) and the
+        pictures launched on the GPU for a :meth:`start_batch` batch; the finished frames start down to host memory
         (:meth:`Download.wait`)."""
-        pictures = [self._picture(batch.images[i], self.smooth(frame.image, batch.masks[i], frame.pts, stats),
-                                  frame.pts, stats) for i, frame in enumerate(batch.frames)]
+        frames = batch.frames
+        smoothed = torch.stack([self.smooth(f.image, batch.masks[i], f.pts, stats) for i, f in enumerate(frames)])
+        with stats.stage("refine"):
+            alphas = refine_masks(smoothed, batch.images, dtype=self._alpha_dtype)
+        with stats.stage("composite"):
+            pictures = [self._draw(batch.images[i], alphas[i], f.pts) for i, f in enumerate(frames)]
         return Download(torch.stack(pictures))
 
     def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
@@ -118,16 +122,10 @@ class Stages:
     def picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
         """The output picture: ``mask`` (already smoothed) refined on ``image`` to a full-resolution alpha
         (``refine``), then the frame composited, the matte or the RGBA frame made from it (``composite``)."""
-        picture = self._picture(image, mask, pts, stats)
-        with stats.stage("composite"):
-            return picture.cpu().numpy()  # the one download
-
-    def _picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
-        """:meth:`picture` left on the device."""
         with stats.stage("refine"):
             alpha = refine_mask(mask, image, dtype=self._alpha_dtype)
         with stats.stage("composite"):
-            return self._draw(image, alpha, pts)
+            return self._draw(image, alpha, pts).cpu().numpy()  # the one download
 
     @property
     def _alpha_dtype(self) -> torch.dtype:

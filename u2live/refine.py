@@ -59,38 +59,52 @@ def refine_mask(mask: torch.Tensor, image: torch.Tensor, *, radius: int = RADIUS
     return refined if dtype != torch.uint8 else refined.mul(255.0).add_(0.5).to(torch.uint8)
 
 
+def refine_masks(masks: torch.Tensor, images: torch.Tensor, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """:func:`refine_mask` for a batch: [N, h, w] masks and [N, H, W, 3] frames -> [N, H, W]. On a GPU the whole
+    batch in one set of kernels (per frame, the launches cost more than the work); on the CPU frame by frame."""
+    if images.device.type == "cpu":
+        return torch.stack([refine_mask(m, i, dtype=dtype) for m, i in zip(masks, images)])
+    refined = refine_mask_torch(masks, images)
+    return refined if dtype != torch.uint8 else refined.mul(255.0).add_(0.5).to(torch.uint8)
+
+
 def refine_mask_torch(mask: torch.Tensor, image: torch.Tensor, *, radius: int = RADIUS, eps: float = EPS,
                       guide: str = "gray", contrast: float = CONTRAST, grid: int = GRID) -> torch.Tensor:
     """The guided filter in torch, on any device: [h, w] float mask in [0, 1] and the [H, W, 3] uint8 frame ->
-    [H, W] float32 mask in [0, 1].
+    [H, W] float32 mask in [0, 1]; or a batch, [N, h, w] and [N, H, W, 3] -> [N, H, W].
 
     The mask's ramp is first steepened by ``contrast`` around 0.5 (as He et al. feather a binary mask: the
     softness of the result should come from the frame, not from the 320-pixel model). ``radius`` is in pixels of
     the working grid, whose longer side is ``grid`` (so it scales with the frame); ``guide`` is ``gray`` (one
     channel, fastest) or ``color`` (the full 3x3 colour model).
     """
-    height, width = image.shape[:2]
-    full = _guide(image, guide)  # [1, C, H, W] in [0, 1]
+    single = image.dim() == 3
+    images, masks = (image[None], mask[None]) if single else (image, mask)
+    height, width = images.shape[1:3]
+    full = _guide(images, guide)  # [N, C, H, W] in [0, 1]
     scale = max(height, width) / grid
     low_h, low_w = (height, width) if scale <= 1 else (round(height / scale), round(width / scale))
-    low_guide = _resize(full, low_h, low_w, antialias=True)  # [1, C, h', w']
-    low_mask = _resize(mask.float()[None, None], low_h, low_w, antialias=True)  # [1, 1, h', w']
+    low_guide = _resize(full, low_h, low_w, antialias=True)  # [N, C, h', w']
+    low_mask = _resize(masks.float()[:, None], low_h, low_w, antialias=True)  # [N, 1, h', w']
     if contrast != 1:
         low_mask = low_mask.sub_(0.5).mul_(contrast).add_(0.5).clamp_(0.0, 1.0)
     solve = _coefficients_gray if full.shape[1] == 1 else _coefficients_color
-    a, b = solve(low_guide, low_mask, radius, eps)  # [1, C, h', w'], [1, 1, h', w']
+    a, b = solve(low_guide, low_mask, radius, eps)  # [N, C, h', w'], [N, 1, h', w']
     coeffs = _resize(box_filter(torch.cat([a, b], dim=1), radius), height, width)
     a, b = coeffs[:, :-1], coeffs[:, -1:]
     if a.shape[1] == 1:
-        return torch.addcmul(b, a, full).clamp_(0.0, 1.0)[0, 0]
-    return (a * full).sum(dim=1).add_(b[:, 0]).clamp_(0.0, 1.0)[0]
+        refined = torch.addcmul(b, a, full).clamp_(0.0, 1.0)[:, 0]
+    else:
+        refined = (a * full).sum(dim=1).add_(b[:, 0]).clamp_(0.0, 1.0)
+    return refined[0] if single else refined
 
 
-def _guide(image: torch.Tensor, guide: str) -> torch.Tensor:
+def _guide(images: torch.Tensor, guide: str) -> torch.Tensor:
+    """[N, H, W, 3] uint8 frames -> [N, C, H, W] float guides in [0, 1]."""
     if guide == "gray":
-        return (image.float() @ _luma(image.device))[None, None]  # [1, 1, H, W]
+        return (images.float() @ _luma(images.device))[:, None]  # [N, 1, H, W]
     if guide == "color":
-        return image.permute(2, 0, 1).float().div_(255.0)[None]  # [1, 3, H, W]
+        return images.permute(0, 3, 1, 2).float().div_(255.0)  # [N, 3, H, W]
     raise ValueError(f"guide must be 'gray' or 'color', got {guide!r}")
 
 
