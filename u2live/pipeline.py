@@ -198,9 +198,10 @@ def _process(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch
 
 def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
                         max_frames: int | None, stats: PipelineStats) -> None:
-    """The main thread's loop on a GPU: it uploads each batch and launches its model; a :class:`_Renderer` thread
-    smooths, renders and hands over the batches before it. The CPU's two big pieces of work per frame (the host
-    temporal state, and reading and uploading frames) run side by side, and the GPU works while both do."""
+    """The main thread's loop on a GPU: it reads and uploads each batch and launches its model; a
+    :class:`_Renderer` thread smooths, renders and hands over the batches before it. The CPU's two pieces of work
+    per frame (reading and uploading; launching the stages' kernels) run side by side, and the GPU works while
+    both do."""
     upload = Uploader(segmenter_device(segmenter))
     renderer = _Renderer(stages, writer, stats)
     renderer.thread.start()
@@ -218,10 +219,10 @@ def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Wr
 
 
 class _Renderer(QueueThread):
-    """The GPU loop's second thread, three batches in flight: given batch ``b`` (its model launched), it smooths
-    batch ``b - 1`` (whose masks came down meanwhile) and launches its rendering, then hands batch ``b - 2``'s
-    finished frames (also come down meanwhile) to the writer; neither the CPU nor the GPU waits for the other per
-    frame (one frame at a time, each waiting for the last, kept the GPU idle most of the time)."""
+    """The GPU loop's second thread, three batches in flight: given batch ``b`` (its model launched), it launches
+    the smoothing and rendering of batch ``b - 1`` (whose frames' motion was computed meanwhile), then hands batch
+    ``b - 2``'s finished frames (come down meanwhile) to the writer; neither the CPU nor the GPU waits for the
+    other per frame (one frame at a time, each waiting for the last, kept the GPU idle most of the time)."""
 
     name = "u2live-render"
 
