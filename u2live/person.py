@@ -134,13 +134,16 @@ class PersonAwareSegmenter(Segmenter):
         import torch
 
         people = self.person_segmenter.predict_frames(images, stats)
+        looks = [i for i in range(len(images)) if (self.frame + i) % FACE_EVERY == 0]  # frames that get a look
+        with timed_stage(stats, "presence"):  # what the looks need comes down together: one wait on a GPU
+            masks = dict(zip(looks, people[looks].float().cpu().numpy())) if looks else {}
+            pictures = dict(zip(looks, _small_rgbs(images[looks]))) if looks else {}
         use_person = []
-        for image, mask in zip(images, people):
-            if self.frame % FACE_EVERY == 0:
+        for i in range(len(images)):
+            if i in masks:
                 with timed_stage(stats, "presence"):
-                    mask = mask.float().cpu().numpy()
-                    staying = bool(self.gate.person) and float((mask > 0.5).mean()) >= STAY_SHARE
-                    self._decide(staying or self.person_in(_small_rgb(image), mask))
+                    staying = bool(self.gate.person) and float((masks[i] > 0.5).mean()) >= STAY_SHARE
+                    self._decide(staying or self.person_in(pictures[i], masks[i]))
             self.frame += 1
             use_person.append(bool(self.gate.person))
         self.ran_at_size = not all(use_person)
@@ -204,16 +207,17 @@ def create_auto(make, *, size: int | None = None, precision: str | None = None, 
     return PersonAwareSegmenter(person, salient, log=log, remake=remake)
 
 
-def _small_rgb(image) -> np.ndarray:
-    """[H, W, 3] uint8 frame (a torch tensor on any device) -> numpy on the CPU, its longer side at most FACE_SIDE:
-    shrunk on its device first, so a GPU frame comes down small."""
+def _small_rgbs(images) -> list[np.ndarray]:
+    """[n, H, W, 3] uint8 frames (a torch tensor on any device) -> numpy on the CPU, the longer side at most
+    FACE_SIDE on a GPU: shrunk on the device first, so GPU frames come down small (on the CPU :meth:`person_in`
+    shrinks them with OpenCV)."""
     import torch
     import torch.nn.functional as F
 
-    height, width = image.shape[:2]
+    height, width = images.shape[1:3]
     scale = FACE_SIDE / max(height, width)
-    if scale < 1.0 and image.device.type != "cpu":
+    if scale < 1.0 and images.device.type != "cpu":
         size = (round(height * scale), round(width * scale))
-        image = F.interpolate(image.permute(2, 0, 1)[None].float(), size=size, mode="area")[0]
-        image = image.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0)
-    return image.cpu().numpy()
+        images = F.interpolate(images.permute(0, 3, 1, 2).float(), size=size, mode="area")
+        images = images.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return list(images.cpu().numpy())
