@@ -66,11 +66,11 @@ fi
 if [ -n "$dry_run" ]; then
   # the same steps on the CPU, as small as still exercises them: checks the kit, measures nothing about a GPU
   backend=cpu; precisions=fp32; batches=1; sizes=192; frames=4; e2e_frames=8; heights=0,240
-  profile=(--frames 8 --size 160 --height 240)
+  profile=(--frames 8 --size 160 --height 240); e2e_batch=1
   parity=(--device cpu --limit 2); tests=(-m "not gpu and not tensorrt" tests/test_pipeline.py -k "not thread")
 else
   backend=cuda; precisions=fp16,fp32; batches=1,8,32; sizes=320,512; frames=96; e2e_frames=720; heights=0,1080
-  profile=(--frames 480)
+  profile=(--frames 480); e2e_batch=8
   parity=(--device cuda); tests=(tests/test_gpu.py tests/test_pipeline.py)
 fi
 
@@ -90,7 +90,7 @@ plots=$(mktemp -d)
 step report 30 bash -c "python3 benchmarks/report.py '$OUT/bench.json' --out-dir '$plots' && cp '$plots/bench.md' '$OUT/'"
 if [ -n "$clip" ]; then
   step e2e 200 python3 benchmarks/gpu_e2e.py "$clip" --out-dir "$OUT" --backend $backend --frames $e2e_frames \
-    --heights $heights
+    --heights $heights --batch $e2e_batch
   step profile 90 python3 benchmarks/gpu_profile.py "$clip" --out-dir "$OUT" --backend $backend "${profile[@]}"
 else
   echo "== e2e and profile: not run, no Megamind.avi" | tee -a "$log"

@@ -76,11 +76,11 @@ def limiting_stage(stage_ms: dict) -> str:
     return name
 
 
-def measure(clip: Path, out_dir: Path, backend: str, frames: int, height: int, env: dict) -> dict:
+def measure(clip: Path, out_dir: Path, backend: str, frames: int, height: int, env: dict, batch: int) -> dict:
     scaled = scaled_clip(clip, height, out_dir / f"clip-{height or 'native'}.mp4", frames)
     bench_json = out_dir / f"bench-{height or 'native'}.json"
     _, bench = run(["bench", "--input", str(scaled), "--backend", backend, "--only", "offline", "--no-reference",
-                    "--frames", str(frames), "--json", str(bench_json)], env)
+                    "--batch", str(batch), "--frames", str(frames), "--json", str(bench_json)], env)
     with av.open(str(scaled)) as probe:
         size = probe.streams.video[0]
         row = {"width": size.width, "height": size.height, "clip": scaled.name, "frames": frames}
@@ -109,7 +109,7 @@ def summary_fps(stderr: str) -> float | None:
 
 def markdown(rows: list[dict], backend: str) -> str:
     lines = [f"# u2live video end to end, --backend {backend}", "",
-             ("| clip | frames | bench pipeline FPS (u2netp) | u2live video FPS: pipeline / whole process, auto | "
+             ("| clip | frames | bench pipeline FPS (u2netp, --batch) | u2live video FPS: pipeline / whole process, auto | "
               "same, --model u2netp | limited by (bench) | stage ms (bench) |"),
              "| --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for row in rows:
@@ -127,11 +127,13 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="cuda")
     parser.add_argument("--frames", type=int, default=960)
     parser.add_argument("--heights", default="0,1080", help="Comma list; 0 is the clip's own size.")
+    parser.add_argument("--batch", type=int, default=8, help="bench's batch: u2live video's own on a GPU by default")
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="u2live-e2e-"))  # clips and outputs stay out of OUT (only results return)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    rows = [measure(args.clip, work, args.backend, args.frames, int(h), env) for h in args.heights.split(",")]
+    rows = [measure(args.clip, work, args.backend, args.frames, int(h), env, args.batch)
+            for h in args.heights.split(",")]
     (args.out_dir / "e2e.json").write_text(json.dumps({"backend": args.backend, "rows": rows}, indent=2) + "\n")
     (args.out_dir / "e2e.md").write_text(markdown(rows, args.backend))
     print(markdown(rows, args.backend))
