@@ -29,9 +29,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from unittest import mock
@@ -44,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+from mediapipe_runs import load, median_ms, reference  # noqa: E402
 from u2live import face_detect, face_model  # noqa: E402
 from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
 from u2live.face_detect import FaceDetector  # noqa: E402
@@ -69,9 +68,6 @@ SHEET = ["0002-01", "vangogh", "im_14", "boat", "girl", "whisk", "im_21", "astro
 VARIANTS = ("short", "full")
 RUNTIMES = ("torch", "onnxruntime")
 
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def clip_frames(name: str, step: int) -> dict[str, np.ndarray]:
@@ -122,18 +118,6 @@ def square_sample(rgb: np.ndarray, side: int) -> np.ndarray:
     index = ((np.arange(side) + 0.5) * size / side).astype(np.int64)
     return np.ascontiguousarray(rgb[top + index][:, left + index])
 
-
-def reference(python: str, inputs: list[np.ndarray]) -> tuple[dict, dict]:
-    """The original's outputs for ``inputs`` (see face_reference.py) and its info."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(source, **{f"picture_{i}": p for i, p in enumerate(inputs)})
-        script = REPO / "benchmarks" / "face_reference.py"
-        done = subprocess.run([python, str(script), str(source), str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"the reference run failed:\n{done.stderr[-3000:]}")
-        with np.load(target) as out:
-            return {k: out[k] for k in out.files if k != "info"}, json.loads(str(out["info"]))
 
 
 def raw(net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,15 +249,6 @@ def onnx_rows(nets, names, theirs) -> dict:
         rows[f"{v} vs torch"] = {k: max(f[k] for f in against_torch) for k in against_torch[0]}
     return rows
 
-
-def median_ms(run, repeats: int = 30) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def timings(detectors, picture: np.ndarray, info: dict, rounds: int = 15) -> dict:
@@ -409,7 +384,8 @@ def measure(python: str) -> tuple[dict, dict]:
                for k, (side, n) in enumerate((s, n) for s in sorted(set(face_model.INPUT_SIZE.values()))
                                              for n in TEST_PICTURES)}
     extra = [square_sample(full[key.split("-", 1)[1]], int(key.split("-")[0][6:])) for key in squares]
-    theirs, info = reference(python, [full[n] for n in names] + extra)
+    inputs = [full[n] for n in names] + extra
+    theirs, info = reference(python, "face_reference.py", {f"picture_{i}": p for i, p in enumerate(inputs)})
     expected = {f"{name}.tflite": digest for name, digest in import_face.SOURCES.values()}
     if any(info["models"].get(name) != digest for name, digest in expected.items()):
         raise SystemExit(f"MediaPipe ran other model files than we imported: {info['models']}")

@@ -27,9 +27,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from unittest import mock
@@ -41,6 +39,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from mediapipe_runs import load, median_ms, reference  # noqa: E402
 from u2live import selfie_model  # noqa: E402
 from u2live.images import read_rgb  # noqa: E402
 
@@ -56,9 +55,6 @@ TEST_PICTURES = ["girl", "hockey", "im_14", "bike"]  # authors' pictures whose o
 SHEET = ["astronaut", "Megamind-135", "girl", "vtest-100", "messi5", "fruits"]
 TOLERANCE = 0.01  # mean absolute difference per picture, the issue's bar
 
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def frames(path: Path, indices) -> list[np.ndarray]:
@@ -107,18 +103,6 @@ def mediapipe_resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(rgb, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
-
-def reference(python: str, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """The original's masks for ``inputs`` (see selfie_reference.py) and its info."""
-    with tempfile.TemporaryDirectory() as tmp:
-        source, target = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-        np.savez(source, **inputs)
-        script = REPO / "benchmarks" / "selfie_reference.py"
-        done = subprocess.run([python, str(script), str(source), str(target)], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"the reference run failed:\n{done.stderr[-3000:]}")
-        with np.load(target) as out:
-            return {k: out[k] for k in out.files if k != "info"}, json.loads(str(out["info"]))
 
 
 def predict(net: torch.nn.Module, batch: np.ndarray) -> np.ndarray:
@@ -196,15 +180,6 @@ def end_to_end(net, full: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) 
     return rows
 
 
-def median_ms(run, repeats: int = 30) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
 
 def timings(net, ort_session_input: np.ndarray) -> dict:
     """Median ms of one 256x256 forward: torch at 1 thread and at every core, ONNX Runtime at its default."""
@@ -278,7 +253,7 @@ def measure(python: str) -> tuple[dict, dict]:
     inputs = {"general": np.stack([sample(full[n], 256, 256) for n in names]),
               "landscape": np.stack([sample(full[n], 144, 256) for n in names]),
               **{f"full_{i}": full[n] for i, n in enumerate(names)}}
-    theirs, info = reference(python, inputs)
+    theirs, info = reference(python, "selfie_reference.py", inputs)
     if any(info["models"].get(name) != digest for name, digest in source_hashes().items()):
         raise SystemExit(f"MediaPipe ran other model files than we imported: {info['models']}")
     nets = {variant: selfie_model.load_selfie(variant=variant) for variant in selfie_model.INPUT_SIZE}
