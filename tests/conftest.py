@@ -283,3 +283,11 @@ def u2live_server(tmp_path_factory):
     yield server
     code = _stop_u2live_server(server)
     assert code == 143, server.log.read_text()[-2000:]  # stopped by SIGTERM, like every u2live command
+
+
+def damaged_copy(source: Path, target: Path) -> Path:
+    """``source`` copied to ``target`` with one byte in its middle flipped: a bundled file damaged on disk."""
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))
+    return target

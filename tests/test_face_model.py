@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import shutil
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from conftest import damaged_copy
 
 from u2live import face_detect, face_model
 from u2live.errors import InputError, WeightsError
@@ -217,11 +217,7 @@ def test_bad_pictures_and_names_are_refused_in_one_line(detectors):
 
 
 def test_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
-    damaged = tmp_path / "face_full.pth"
-    shutil.copy(face_model.BUNDLED_FACE["full"], damaged)
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    damaged = damaged_copy(face_model.BUNDLED_FACE["full"], tmp_path / "face_full.pth")
     monkeypatch.setitem(face_model.BUNDLED_FACE, "full", damaged)
     with pytest.raises(WeightsError, match="damaged"):
         load_face()

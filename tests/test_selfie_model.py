@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import damaged_copy
 
 from u2live import selfie_model
 from u2live.errors import InputError, WeightsError
@@ -109,11 +109,7 @@ def test_landscape_variant_loads_and_differs(net):
 
 
 def test_damaged_bundled_file_is_refused(tmp_path, monkeypatch):
-    damaged = tmp_path / "selfie.pth"
-    shutil.copy(selfie_model.BUNDLED_SELFIE["general"], damaged)
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    damaged.write_bytes(bytes(data))
+    damaged = damaged_copy(selfie_model.BUNDLED_SELFIE["general"], tmp_path / "selfie.pth")
     monkeypatch.setitem(selfie_model.BUNDLED_SELFIE, "general", damaged)
     with pytest.raises(WeightsError, match="damaged"):
         load_selfie()
