@@ -22,7 +22,7 @@ from ..console import stderr_line
 from ..errors import BackendError, raise_interrupt_behind
 from . import engine_cache
 from .base import TorchSegmenter
-from .torch_cuda import DTYPES, FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, padded_batch
+from .torch_cuda import DTYPES, FP16_MIN_CAPABILITY, capability, cuda_unavailable_reason, masks_out, padded_batch
 
 MISSING = 'torch-tensorrt is not installed: pip install "u2live[tensorrt]"'
 #: the releases this module is written for (setup.cfg's extra pins the same): from 2.10 a network's own dtypes
@@ -205,8 +205,7 @@ class TensorRTSegmenter(TorchSegmenter):
         x = batch.to(self.device, DTYPES[self.precision])
         if size > n:  # the engine's shapes are static: pad the short batch
             x = torch.cat([x, x.new_zeros((size - n, *x.shape[1:]))])
-        # a copy always: a later batch's call must not write into masks the pipeline still holds
-        return self._engine(size)(x)[:n, 0].to(torch.float32, copy=True)
+        return masks_out(self._engine(size)(x), n)  # a copy: a later call must not write into masks still held
 
     def describe(self) -> str:
         return f"{super().describe()} (TensorRT engine {', '.join(p.name for p in self.paths.values())})"
