@@ -91,14 +91,14 @@ def composite_check(images: list[np.ndarray], device: str) -> dict:
     from u2live.stats import PipelineStats
 
     with backends.create("cpu", size=SIZE, log=lambda line: None) as cpu:
-        masks = [torch.from_numpy(cpu.predict([image])[0]) for image in images]
+        masks = [cpu.predict([image])[0] for image in images]
     diffs = {}
     for spec in ("color:0,177,64", "blur"):
         outputs = {}
         for where in dict.fromkeys(("cpu", device)):
             stages = Stages(mode="composite", background=parse_background(spec), device=where)
-            outputs[where] = [stages.render(torch.from_numpy(image).to(where), mask.to(where), 0.0,
-                                            PipelineStats()).astype(np.float32)
+            on = (lambda x: x) if where == "cpu" else (lambda x: torch.from_numpy(np.array(x)).to(where))
+            outputs[where] = [stages.render(on(image), on(mask), 0.0, PipelineStats()).astype(np.float32)
                               for image, mask in zip(images, masks)]
             stages.close()
         diffs[spec] = float(np.mean([np.abs(a - b).mean() for a, b in zip(outputs["cpu"], outputs[device])]))

@@ -264,17 +264,15 @@ def mattes(path: Path, fps: int) -> dict[int, np.ndarray]:
 def own_mattes(clip: Path, indices: set[int], size: int) -> dict[int, np.ndarray]:
     """The matte the model makes on each frame in ``indices`` (one mask per frame, refined on it, no smoothing):
     what ``u2live video --mode matte --smoothing none`` writes, computed here for the frames a live run showed."""
-    import torch
-
     from u2live import backends
     from u2live.pipeline import Stages
     from u2live.stats import PipelineStats
 
     stages, stats, own = Stages(mode="matte"), PipelineStats(), {}
-    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, torch.inference_mode():
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container:
         for index, frame in enumerate(container.decode(video=0)):
             if index in indices:
-                image = torch.from_numpy(frame.to_ndarray(format="rgb24"))
+                image = frame.to_ndarray(format="rgb24")
                 mask = segmenter.predict_frames(image[None])[0]
                 own[index] = stages.render(image, mask, float(frame.time), stats)[..., 0]
     return own
@@ -325,8 +323,6 @@ def paired_warp_error(clip: Path, pairs: dict[int, int], size: int) -> dict:
     """The warp on and off for the very masks and ages a live run showed (``pairs``: frame shown -> frame its mask
     was made on), each against the shown frame's own matte: the same masks both ways, so the machine's load (which
     sets the ages) is the same for both. Through the live path's code (MaskCarrier, Stages.picture)."""
-    import torch
-
     from u2live import backends
     from u2live.frame import Frame
     from u2live.live import MaskCarrier
@@ -335,22 +331,20 @@ def paired_warp_error(clip: Path, pairs: dict[int, int], size: int) -> dict:
 
     stages, stats, kept, errors = Stages(mode="matte"), PipelineStats(), {}, {"warp": [], "no_warp": []}
     needed = set(pairs) | set(pairs.values())
-    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, \
-            torch.inference_mode():
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container:
         for index, decoded in enumerate(container.decode(video=0)):
             if index not in needed:
                 continue
             image = decoded.to_ndarray(format="rgb24")
-            kept[index] = (Frame(image, index / 30, index), segmenter.predict_frames(torch.from_numpy(image)[None])[0])
+            kept[index] = (Frame(image, index / 30, index), segmenter.predict_frames(image[None])[0])
             kept = {i: v for i, v in kept.items() if i >= index - 90}  # masks are at most ~1 s old
             if index in pairs and pairs[index] in kept:
                 (frame, mask), (made_on, old) = kept[index], kept[pairs[index]]
-                own = stages.picture(torch.from_numpy(image), mask, 0.0, stats)[..., 0].astype(np.float32)
+                own = stages.picture(image, mask, 0.0, stats)[..., 0].astype(np.float32)
                 carrier = MaskCarrier(warp=True)
                 carrier.hold(old, made_on)
                 for key, carried in (("warp", carrier.to(frame)), ("no_warp", old)):
-                    errors[key].append(np.abs(stages.picture(torch.from_numpy(image), carried, 0.0, stats)[..., 0]
-                                              - own).mean() / 255)
+                    errors[key].append(np.abs(stages.picture(image, carried, 0.0, stats)[..., 0] - own).mean() / 255)
     ages = [i - j for i, j in pairs.items()]
     return {"frames": len(errors["warp"]), "age_frames_p50": float(np.median(ages)),
             **{key: round(float(np.mean(v)), 5) for key, v in errors.items()}}
@@ -360,8 +354,6 @@ def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int =
     """Independent of the machine's load: for each of ``count`` frames of the clip, the mask the model made ``k``
     frames earlier, shown on this frame through the live path's own code (MaskCarrier, Stages.picture) with the warp
     on and off, against this frame's own matte. MAE per age k (30 fps: k=4 is a mask 133 ms old)."""
-    import torch
-
     from u2live import backends
     from u2live.frame import Frame
     from u2live.live import MaskCarrier
@@ -370,15 +362,14 @@ def warp_error_by_age(clip_name: str, size: int, ages=(1, 2, 4, 8), first: int =
 
     clip = make_clip(clip_name, 12 + LEAD_SECONDS)
     stages, stats, frames, masks = Stages(mode="matte"), PipelineStats(), [], []
-    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container, \
-            torch.inference_mode():
+    with backends.create(**cpu_model(size)) as segmenter, av.open(str(clip)) as container:
         for index, decoded in enumerate(container.decode(video=0)):
             if first - max(ages) <= index < first + count:
-                image = torch.from_numpy(decoded.to_ndarray(format="rgb24"))
-                frames.append(Frame(image.numpy(), index / 30, index))
+                image = decoded.to_ndarray(format="rgb24")
+                frames.append(Frame(image, index / 30, index))
                 masks.append(segmenter.predict_frames(image[None])[0])
     def shown(frame, mask):
-        return stages.picture(torch.from_numpy(frame.image), mask, frame.pts, stats)[..., 0]
+        return stages.picture(frame.image, mask, frame.pts, stats)[..., 0]
 
     errors = {k: {"warp": [], "no_warp": []} for k in ages}
     for i in range(max(ages), len(frames)):

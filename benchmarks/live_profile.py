@@ -74,7 +74,7 @@ def per_frame_stages(images: list[np.ndarray]) -> dict:
     from u2live.stats import PipelineStats
 
     torch.set_num_threads(1)
-    mask = torch.rand(320, 320)
+    mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)
     stats, out, i = PipelineStats(), {}, [0]
 
     def step():
@@ -85,16 +85,12 @@ def per_frame_stages(images: list[np.ndarray]) -> dict:
     held = flow.prepare(images[0])
     out["flow + warp"] = cpu_ms(lambda: flow.flow(held, step(), check=False).warp(mask), len(images))
     smoother = make_smoother("auto")
-    out["smoothing (auto)"] = cpu_ms(lambda: smoother.update(mask, i[0] / 30, image=torch.from_numpy(step())),
-                                     len(images))
-    with torch.inference_mode():
-        for bg in ("blur", "color:0,120,255"):
-            stages = Stages(mode="composite", background=parse_background(bg))
-            out[f"render --bg {bg.split(':')[0]}"] = cpu_ms(
-                lambda: stages.picture(torch.from_numpy(step()), mask, 0.0, stats), len(images))
-        stages = Stages(mode="matte")
-        out["render --mode matte"] = cpu_ms(lambda: stages.picture(torch.from_numpy(step()), mask, 0.0, stats),
-                                            len(images))
+    out["smoothing (auto)"] = cpu_ms(lambda: smoother.update(mask, i[0] / 30, image=step()), len(images))
+    for bg in ("blur", "color:0,120,255"):
+        stages = Stages(mode="composite", background=parse_background(bg))
+        out[f"render --bg {bg.split(':')[0]}"] = cpu_ms(lambda: stages.picture(step(), mask, 0.0, stats), len(images))
+    stages = Stages(mode="matte")
+    out["render --mode matte"] = cpu_ms(lambda: stages.picture(step(), mask, 0.0, stats), len(images))
     return out
 
 
@@ -153,8 +149,8 @@ def size_quality(clips: dict[str, Path], sizes=(256, 192, 160, 128), every: int 
         with torch.inference_mode():
             for size, precision in [(320, "fp32"), *((s, "int8") for s in sizes)]:
                 with backends.create("cpu", size=size, precision=precision, threads=1) as segmenter:
-                    mattes[size] = [stages.render(torch.from_numpy(f), segmenter.predict_frames(
-                        torch.from_numpy(f)[None])[0], 0.0, stats)[..., 0].astype(np.float32) for f in frames]
+                    mattes[size] = [stages.render(f, segmenter.predict_frames(f[None])[0], 0.0, stats)[..., 0]
+                                    .astype(np.float32) for f in frames]
         errors = {s: [float(np.abs(a - b).mean()) / 255 for a, b in zip(mattes[s], mattes[320])] for s in sizes}
         out[name] = {s: {"mae_mean": round(float(np.mean(e)), 4), "mae_worst": round(max(e), 4)}
                      for s, e in errors.items()}

@@ -27,37 +27,32 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from smoothing import MEDIA, clip_masks, decode  # noqa: E402
-from u2live.backgrounds import blur_background_torch, parse_background  # noqa: E402
+from u2live.backgrounds import parse_background  # noqa: E402
 from u2live.bench.machine import describe, finished, machine_info  # noqa: E402
-from u2live.compositor import composite, matte  # noqa: E402
-from u2live.refine import refine_mask, refine_mask_torch  # noqa: E402
+from u2live.kernels import CPU  # noqa: E402
+from u2live.kernels_torch import TorchKernels  # noqa: E402
+
+KERNELS = {"torch": TorchKernels("cpu"), "cpu": CPU}
 
 SIZES = [(1280, 720), (720, 528)]
 FIRST = 90
 
 
-def backgrounds(width: int, height: int) -> dict:
-    """kind -> an opened Background (CPU), plus 'matte' (no background)."""
+def backgrounds(width: int, height: int, path: str) -> dict:
+    """kind -> an opened Background for ``path``'s kernels, plus 'matte' (no background)."""
     specs = {"color": "color:0,177,64", "image": str(MEDIA / "baboon.jpg"), "video": str(MEDIA / "tree.avi"),
              "blur": "blur"}
-    opened = {kind: parse_background(spec).open(width, height) for kind, spec in specs.items()}
+    opened = {kind: parse_background(spec).open(width, height, KERNELS[path]) for kind, spec in specs.items()}
     return {**opened, "matte": None}
 
 
-def render(path: str, kind: str, background, image: torch.Tensor, mask: torch.Tensor, pts: float):
-    """What Stages does after smoothing, on the chosen path."""
-    if path == "torch":
-        alpha = refine_mask_torch(mask, image)
-        if kind == "matte":
-            return matte(alpha.clone())  # torch's own float path: matte on a CPU tensor now takes OpenCV
-        layer = (blur_background_torch(image, alpha, max(2, round(0.025 * max(image.shape[:2]))))
-                 if kind == "blur" else background.render(image, alpha, pts))
-        a = alpha.clamp(0.0, 1.0).unsqueeze(-1)
-        return torch.lerp(layer.float(), image.float(), a).add_(0.5).clamp_(0, 255).to(torch.uint8)
-    alpha = refine_mask(mask, image, dtype=torch.uint8)  # as Stages does on the CPU
+def render(path: str, kind: str, background, image, mask, pts: float):
+    """What Stages does after smoothing, with ``path``'s kernels (the GPU's torch ones here on CPU tensors)."""
+    kernels = KERNELS[path]
+    alpha = kernels.refine(mask, image)
     if kind == "matte":
-        return matte(alpha)
-    return composite(image, background.render(image, alpha, pts), alpha)
+        return kernels.matte(alpha)
+    return kernels.composite(image, background.render(image, alpha, pts), alpha)
 
 
 def measure(frames: int) -> list[dict]:
@@ -67,18 +62,20 @@ def measure(frames: int) -> list[dict]:
     clip = [image for image, _ in decode(MEDIA / "Megamind.avi", FIRST + frames)][FIRST:]
     rows = []
     for width, height in SIZES:
-        layers = backgrounds(width, height)
-        times = {(path, kind): [] for kind in layers for path in ("torch", "cpu")}
+        layers = {path: backgrounds(width, height, path) for path in KERNELS}
+        times = {(path, kind): [] for kind in layers["cpu"] for path in KERNELS}
         for i, raw in enumerate(clip):
-            image = torch.from_numpy(cv2.resize(raw, (width, height), interpolation=cv2.INTER_AREA))
-            mask = torch.from_numpy(masks[FIRST + i])
+            image = cv2.resize(raw, (width, height), interpolation=cv2.INTER_AREA)
+            mask = masks[FIRST + i]
+            inputs = {"cpu": (image, mask), "torch": (torch.from_numpy(image), torch.from_numpy(mask))}
             for (path, kind), spent in times.items():
                 started = time.thread_time()
-                render(path, kind, layers[kind], image, mask, i / 24)
+                render(path, kind, layers[path][kind], *inputs[path], i / 24)
                 spent.append(1000 * (time.thread_time() - started))
         for (path, kind), spent in times.items():
             rows.append({"size": f"{width}x{height}", "background": kind, "path": path,
-                         "cpu_ms_median": float(np.median(spent[1:])), "cpu_ms_p90": float(np.percentile(spent[1:], 90))})
+                         "cpu_ms_median": float(np.median(spent[1:])),
+                         "cpu_ms_p90": float(np.percentile(spent[1:], 90))})
     return rows
 
 

@@ -35,7 +35,8 @@ from u2live import backends  # noqa: E402
 from u2live.bench.machine import describe, machine_info  # noqa: E402
 from u2live.images import read_rgb  # noqa: E402
 from u2live.preprocess import normalise_minmax  # noqa: E402
-from u2live.refine import refine_mask, refine_mask_torch, upsample_mask  # noqa: E402
+from u2live.kernels_torch import refine_mask as refine_mask_torch, upsample_mask  # noqa: E402
+from u2live.refine import refine_mask  # noqa: E402
 from u2live.smoothing import make_smoother  # noqa: E402
 
 MEDIA = REPO / ".cache" / "opencv-doc" / "usr" / "share" / "doc" / "opencv-doc" / "examples" / "data"
@@ -180,26 +181,32 @@ def refine_report(reference: Path, settings: list[dict]) -> list[dict]:
                 if setting["method"].endswith("contrast2"):  # steepening alone, without the frame's guidance
                     q = np.clip((q - 0.5) * 2 + 0.5, 0, 1)
             else:
-                options = {k: v for k, v in setting.items() if k != "method"}
-                refine = refine_mask_torch if setting["method"] == "guided-torch" else refine_mask
-                q = refine(torch.from_numpy(mask), torch.from_numpy(image), **options).numpy()
+                q = refined(setting, mask, image)
             scores.append({**edge_scores(q, published, image), "mae_u2net": float(np.abs(q - large).mean())})
         rows.append({"label": _label(setting), **setting,
                      **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}})
     return rows
 
 
+def refined(setting: dict, mask: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``mask`` refined on ``image`` as ``setting`` says: the CPU's OpenCV filter for the gray guide, the torch one
+    for ``guided-torch`` and the colour guide."""
+    options = {k: v for k, v in setting.items() if k != "method"}
+    if setting["method"] == "guided-torch" or options.get("guide", "gray") != "gray":
+        return refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()), **options).numpy()
+    options.pop("guide", None)
+    return refine_mask(mask, image, **options)
+
+
 def refine_timing(settings: list[dict], repeats: int = 30) -> list[dict]:
     """ms per call at 720x528 from a 320x320 mask, one thread, interleaved so load hits every method alike."""
     torch.set_num_threads(1)
     frames = decode(MEDIA / "Megamind.avi", max_frames=101)
-    image = torch.from_numpy([f for f, _ in frames][-1])  # frame 100: a face (frame 0 is black)
-    mask = torch.rand(320, 320)
-    calls = {"bilinear": lambda: upsample_mask(mask, 528, 720)}
+    image = [f for f, _ in frames][-1]  # frame 100: a face (frame 0 is black)
+    mask = np.random.default_rng(0).random((320, 320), dtype=np.float32)
+    calls = {"bilinear": lambda: upsample_mask(torch.from_numpy(mask), 528, 720)}
     for s in settings:
-        options = {k: v for k, v in s.items() if k != "method"}
-        refine = refine_mask_torch if s["method"] == "guided-torch" else refine_mask
-        calls[_label(s)] = lambda o=options, f=refine: f(mask, image, **o)
+        calls[_label(s)] = lambda setting=s: refined(setting, mask, image)
     totals = dict.fromkeys(calls, 0.0)
     for _ in range(repeats):
         for name, call in calls.items():

@@ -366,8 +366,7 @@ def contact_sheet(media: Path, path: Path, first: int = 225, last: int = 237, wa
             stages = Stages(mode=mode, smoother=make_smoother(spec), background=parse_background("blur"))
             tiles = []
             for t in range(warm_up, last):
-                out = stages.render(torch.from_numpy(frames[t][0]), torch.from_numpy(masks[t]), frames[t][1],
-                                    PipelineStats())
+                out = stages.render(frames[t][0], masks[t], frames[t][1], PipelineStats())
                 if t >= first:
                     tile = cv2.resize(np.ascontiguousarray(out[..., :3] if out.ndim == 3 else
                                                            np.repeat(out[..., None], 3, 2)), (150, 110),

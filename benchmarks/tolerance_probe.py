@@ -53,7 +53,7 @@ def upsampling() -> dict:
     import cv2
     import torch
 
-    from u2live.refine import upsample_mask
+    from u2live.kernels_torch import upsample_mask
 
     torch.manual_seed(0)
     worst = 0.0

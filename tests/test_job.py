@@ -132,3 +132,21 @@ def test_importing_the_run_and_its_spec_imports_no_torch():
     code = "import sys, u2live.job, u2live.spec; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False"], done.stderr
+
+
+@pytest.mark.parametrize("live", [False, True], ids=["video", "webcam"])
+def test_a_cpu_run_never_imports_torch(clip, tmp_path, live):
+    """Issue 22: on the CPU the stages are numpy and OpenCV (u2live.kernels) and the models ONNX Runtime, so a whole
+    run, with the default person-aware model, the motion smoother and a blurred background, leaves torch unloaded."""
+    out = tmp_path / f"out-{live}.mp4"
+    code = ("import sys\n"
+            "from u2live.job import run_job\n"
+            "from u2live.spec import ModelSpec, RunSpec\n"
+            f"spec = RunSpec({str(clip)!r}, model=ModelSpec(model='auto', backend='cpu'), output={str(out)!r},\n"
+            f"               background='blur', progress=False, live={live}, max_frames=6)\n"
+            "stats = run_job(spec)\n"
+            "print(stats.frames, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    frames, loaded = done.stdout.split()[-2:]
+    assert int(frames) >= 1 and loaded == "False", done.stdout + done.stderr

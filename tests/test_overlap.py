@@ -10,6 +10,7 @@ import pytest
 
 from u2live import backends
 from u2live.backgrounds import parse_background
+from u2live.kernels_torch import TorchKernels
 from u2live.pipeline import Stages, _process, _process_overlapped
 from u2live.runner import Writer
 from u2live.smoothing import make_smoother
@@ -32,10 +33,11 @@ def segmenter():
         yield model
 
 
-def _run(loop, megamind, segmenter, frames: int, batch: int, smoother=None):
+def _run(loop, megamind, segmenter, frames: int, batch: int, smoother=None, kernels=None):
     stats, sink = PipelineStats(), Keep()
     writer = Writer([sink], stats, threading.Event(), None, 64)
-    stages = Stages(mode="composite", smoother=smoother or make_smoother("auto"), background=parse_background("blur"))
+    stages = Stages(mode="composite", smoother=smoother or make_smoother("auto"), background=parse_background("blur"),
+                    kernels=kernels)
     writer.thread.start()
     with open_source(str(megamind), live=False) as source:
         loop(source, segmenter, stages, writer, batch, frames, stats)
@@ -54,10 +56,11 @@ def test_overlapped_loop_writes_what_the_plain_loop_writes(megamind, segmenter, 
 
 
 def test_the_gpu_smoother_looks_ahead_in_the_overlapped_loop(megamind, segmenter):
-    """The GPU's temporal state (torch, here on the CPU) gets each frame's motion from its look-ahead threads in
-    the overlapped loop and computes it on the spot in the plain one: the same frames either way."""
-    plain = _run(_process, megamind, segmenter, 10, 4, TorchMotionSmoother())
-    overlapped = _run(_process_overlapped, megamind, segmenter, 10, 4, TorchMotionSmoother())
+    """The GPU's temporal state (torch, here on the CPU, with the GPU's kernels) gets each frame's motion from its
+    look-ahead threads in the overlapped loop and computes it on the spot in the plain one: the same frames either
+    way."""
+    plain = _run(_process, megamind, segmenter, 10, 4, TorchMotionSmoother(), TorchKernels("cpu"))
+    overlapped = _run(_process_overlapped, megamind, segmenter, 10, 4, TorchMotionSmoother(), TorchKernels("cpu"))
     assert [i for i, _ in overlapped] == list(range(10))
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(plain, overlapped))
 

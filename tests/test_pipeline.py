@@ -108,7 +108,7 @@ def test_matte_and_transparent_outputs(megamind, segmenter):
     run_pipeline(open_source(str(megamind), live=False), segmenter, Stages(mode="matte"), [matte_sink],
                  max_frames=2)
     transparent = Stages(background=parse_background("transparent"))
-    assert transparent.alpha
+    assert transparent.writes_rgba
     run_pipeline(open_source(str(megamind), live=False), segmenter, transparent, [rgba_sink], max_frames=2)
     matte = matte_sink.frames[-1].image
     assert matte.shape == (528, 720, 3) and np.array_equal(matte[..., 0], matte[..., 2])  # grayscale

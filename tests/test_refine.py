@@ -9,8 +9,9 @@ import torch
 
 from u2live import backends
 from u2live.images import read_rgb
+from u2live.kernels import CPU
 from u2live.preprocess import normalise_minmax
-from u2live.refine import box_filter, refine_mask, refine_mask_torch, refine_masks, upsample_mask
+from u2live.kernels_torch import box_filter, refine_mask, upsample_mask
 
 
 def naive_box(x: np.ndarray, r: int) -> np.ndarray:
@@ -62,7 +63,7 @@ def test_guided_filter_is_he_et_al(crop, guide):
     """The torch path (GPUs; the reference the CPU's OpenCV path is held to in test_render_cpu.py)."""
     image, mask = crop
     assert 0.05 < mask.mean() < 0.95  # the crop holds an edge
-    ours = refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()), radius=3, eps=1e-3, guide=guide,
+    ours = refine_mask(torch.from_numpy(mask), torch.from_numpy(image.copy()), radius=3, eps=1e-3, guide=guide,
                        contrast=1.0)
     if guide == "gray":
         gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255
@@ -126,7 +127,7 @@ def test_refine_runs_on_the_gpu(crop):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU here: run on a GPU host to check the on-device path")
     image, mask = crop
-    cpu = refine_mask_torch(torch.from_numpy(mask), torch.from_numpy(image.copy()))
+    cpu = refine_mask(torch.from_numpy(mask), torch.from_numpy(image.copy()))
     gpu = refine_mask(torch.from_numpy(mask).cuda(), torch.from_numpy(image.copy()).cuda())
     assert gpu.is_cuda and torch.allclose(gpu.cpu(), cpu, atol=1e-4)
 
@@ -139,12 +140,12 @@ def test_a_batch_is_refined_as_each_frame_alone(reference_dir, guide):
     masks = [cv2.resize(read_rgb(reference_dir / "u2netp_results" / f"{n.rsplit('.', 1)[0]}.png")[..., 0],
                         (160, 160)) / np.float32(255) for n in names]
     frames, model = torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(masks))
-    batch = refine_mask_torch(model, frames, guide=guide)
+    batch = refine_mask(model, frames, guide=guide)
     assert batch.shape == (3, 240, 320)
     for i in range(3):
-        alone = refine_mask_torch(model[i], frames[i], guide=guide)
+        alone = refine_mask(model[i], frames[i], guide=guide)
         assert torch.allclose(batch[i], alone, atol=1e-6), float((batch[i] - alone).abs().max())
     assert not torch.allclose(batch[0], batch[1])  # three different frames
-    eight = refine_masks(model, frames, dtype=torch.uint8)  # the CPU's path for a batch: frame by frame
-    assert eight.dtype == torch.uint8 and eight.shape == (3, 240, 320)
-    assert torch.equal(eight[2], refine_mask(model[2], frames[2], dtype=torch.uint8))
+    eight = CPU.refine_batch(model.numpy(), frames.numpy())  # the CPU's path for a batch: frame by frame
+    assert eight.dtype == np.uint8 and eight.shape == (3, 240, 320)
+    assert np.array_equal(eight[2], CPU.refine(model[2].numpy(), frames[2].numpy()))

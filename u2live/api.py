@@ -217,15 +217,11 @@ def cutout_of(image: np.ndarray, mask: np.ndarray, bg: str | None = None) -> np.
     """RGBA [H, W, 4] (straight alpha) when ``bg`` is None or ``transparent``, else [H, W, 3] composited."""
     if bg is None or bg.strip().lower() == "transparent":
         return np.dstack([image, mask])
-    import torch
-
     from .backgrounds import parse_background
     from .compositor import composite
 
-    frame = torch.from_numpy(image if image.flags.writeable else image.copy())
-    alpha = torch.from_numpy(mask).float().div_(255.0)
     with parse_background(bg).open(image.shape[1], image.shape[0]) as background:
-        return composite(frame, background.render(frame, alpha, 0.0), alpha).numpy()
+        return composite(image, background.render(image, mask, 0.0), mask)
 
 
 def as_rgb(image: ImageLike) -> np.ndarray:

@@ -2,9 +2,9 @@
 or nothing (transparent output).
 
 ``parse_background(spec)`` validates the option (files are only probed, not loaded) and returns a
-:class:`BackgroundSpec`; ``spec.open(width, height, device)`` loads what it needs and returns a :class:`Background`
-whose ``render(image, alpha, pts)`` gives the background layer, [H, W, 3] uint8 on the device, for
-:func:`u2live.compositor.composite`. What does not change per frame (a fitted image, a colour plane) is built once.
+:class:`BackgroundSpec`; ``spec.open(width, height, kernels)`` loads what it needs and returns a :class:`Background`
+whose ``render(image, alpha, pts)`` gives the background layer, [H, W, 3] uint8 where the frames are (the run's
+:mod:`u2live.kernels`), for compositing. What does not change per frame (a fitted image, a colour plane) is built once.
 Pictures are always cover-fitted: scaled to fill the frame with their aspect ratio kept, the overflow cropped
 evenly from both sides, never stretched.
 """
@@ -20,18 +20,16 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from .closing import Closing
-from .compositor import alpha_float, alpha_uint8
+from .compositor import alpha_uint8
 from .console import stderr_line
 from .errors import InputError, TooLargeError
 from .frame import plausible_rate
 from .images import open_image, read_rgb
 from .sources.base import open_video
-from .refine import box_filter, shrink
+from .refine import shrink
 
 KINDS = ("image", "video", "color", "blur", "transparent")
 MAX_BLUR_RADIUS = 500
@@ -52,16 +50,18 @@ class BackgroundSpec:
     def transparent(self) -> bool:
         return self.kind == "transparent"
 
-    def open(self, width: int, height: int, device: torch.device | str = "cpu") -> Background:
-        device = torch.device(device)
+    def open(self, width: int, height: int, kernels=None) -> Background:
+        """The background for frames of ``width`` x ``height`` handled by ``kernels`` (the CPU's by default)."""
+        if kernels is None:
+            from .kernels import CPU as kernels
         if self.kind == "image":
-            return ImageBackground(self.path, width, height, device)
+            return ImageBackground(self.path, width, height, kernels)
         if self.kind == "video":
-            return VideoBackground(self.path, width, height, device)
+            return VideoBackground(self.path, width, height, kernels)
         if self.kind == "blur":
-            return BlurBackground(self.radius)
+            return BlurBackground(self.radius, kernels)
         # transparent output carries alpha; previews and RGB sinks see the subject over black
-        return ColorBackground(self.color or (0, 0, 0), width, height, device)
+        return ColorBackground(self.color or (0, 0, 0), width, height, kernels)
 
 
 def parse_background(spec: str) -> BackgroundSpec:
@@ -137,43 +137,44 @@ class Background(Closing, ABC):
     """A background layer. ``render`` is called once per frame, in pts order; ``close`` may be called repeatedly."""
 
     @abstractmethod
-    def render(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
-        """[H, W, 3] uint8 frame, [H, W] float alpha, pts seconds -> [H, W, 3] uint8 background on their device."""
+    def render(self, image, alpha, pts: float):
+        """[H, W, 3] uint8 frame, [H, W] alpha, pts seconds -> [H, W, 3] uint8 background, where the frame is."""
 
 
 
 class ColorBackground(Background):
-    def __init__(self, color, width: int, height: int, device: torch.device):
-        self.color = torch.tensor(color, dtype=torch.uint8, device=device)
-        self.plane = self._plane(height, width, device)
+    """One colour: a whole plane, built once (OpenCV's compositing kernels want whole planes) and rebuilt only if
+    the frame size changes."""
 
-    def _plane(self, height: int, width: int, device: torch.device) -> torch.Tensor:
-        plane = self.color.to(device).expand(height, width, 3)  # a view: no full-size copy on a GPU
-        # OpenCV's compositing kernels on the CPU want whole planes: built once, not per frame
-        return plane.contiguous() if device.type == "cpu" else plane
+    def __init__(self, color, width: int, height: int, kernels):
+        self.color, self.kernels = tuple(color), kernels
+        self.plane = self._plane(height, width)
+
+    def _plane(self, height: int, width: int):
+        return self.kernels.plane(np.full((height, width, 3), self.color, dtype=np.uint8))
 
     def render(self, image, alpha, pts):
-        if self.plane.shape[:2] != image.shape[:2] or self.plane.device != image.device:
-            self.plane = self._plane(*image.shape[:2], image.device)
+        if self.plane.shape[:2] != image.shape[:2]:
+            self.plane = self._plane(*image.shape[:2])
         return self.plane
 
 
 class ImageBackground(Background):
     """A still picture, read once and cover-fitted to the frame size (refitted only if the frame size changes)."""
 
-    def __init__(self, path: Path, width: int, height: int, device: torch.device):
+    def __init__(self, path: Path, width: int, height: int, kernels):
         self.picture = Image.fromarray(read_rgb(path))
-        self.plane = self._fit(width, height, device)
+        self.kernels = kernels
+        self.plane = self._fit(width, height)
 
-    def _fit(self, width: int, height: int, device: torch.device) -> torch.Tensor:
+    def _fit(self, width: int, height: int):
         fit_w, fit_h, left, top = cover_fit(*self.picture.size, width, height)
         scaled = self.picture.resize((fit_w, fit_h), Image.Resampling.LANCZOS)
-        array = np.array(scaled)[top:top + height, left:left + width]  # a writable copy torch may own
-        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+        return self.kernels.plane(np.asarray(scaled)[top:top + height, left:left + width])
 
     def render(self, image, alpha, pts):
-        if self.plane.shape[:2] != image.shape[:2] or self.plane.device != image.device:
-            self.plane = self._fit(image.shape[1], image.shape[0], image.device)
+        if self.plane.shape[:2] != image.shape[:2]:
+            self.plane = self._fit(image.shape[1], image.shape[0])
         return self.plane
 
 
@@ -181,8 +182,8 @@ class VideoBackground(Background):
     """A video clip, looped, its time running with the frames' pts. Decoded on demand, holding one decoded frame
     and one fitted frame at a time, so memory stays bounded however long the clip is."""
 
-    def __init__(self, path: Path, width: int, height: int, device: torch.device):
-        self.path, self.size, self.device = path, (width, height), device
+    def __init__(self, path: Path, width: int, height: int, kernels):
+        self.path, self.size, self.kernels = path, (width, height), kernels
         self.container = None
         self._restart()
         self._start = self._last_pts = None
@@ -232,10 +233,10 @@ class VideoBackground(Background):
         elapsed = pts - self._start
         while self.upcoming[0] <= elapsed:
             self.current, self.upcoming = self.upcoming, next(self._frames)
-        return self._fit(self.current[1], image.shape[1], image.shape[0], image.device)
+        return self._fit(self.current[1], image.shape[1], image.shape[0])
 
-    def _fit(self, frame: av.VideoFrame, width: int, height: int, device: torch.device) -> torch.Tensor:
-        key = (id(frame), width, height, device)
+    def _fit(self, frame: av.VideoFrame, width: int, height: int):
+        key = (id(frame), width, height)
         if self._fitted_for != key:
             turns = round((frame.rotation or 0) / 90) % 4  # a phone clip is stored sideways, shown upright
             shown_w, shown_h = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
@@ -243,7 +244,7 @@ class VideoBackground(Background):
             scaled = frame.to_ndarray(format="rgb24", width=fit_h if turns % 2 else fit_w,
                                       height=fit_w if turns % 2 else fit_h)
             array = np.rot90(scaled, turns)[top:top + height, left:left + width]
-            self._fitted = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+            self._fitted = self.kernels.plane(array)
             self._fitted_for = key
         return self._fitted
 
@@ -265,40 +266,19 @@ class BlurBackground(Background):
     three box passes (close to a Gaussian); only the weighting and the final upsampling touch every pixel.
     """
 
-    def __init__(self, radius: int | None = None):
-        self.radius = radius
+    def __init__(self, radius: int | None, kernels):
+        self.radius, self.kernels = radius, kernels
 
     def render(self, image, alpha, pts):
         radius = self.radius or max(2, round(0.025 * max(image.shape[:2])))
-        if image.device.type == "cpu":
-            return torch.from_numpy(blur_background_cpu(image.numpy(), alpha.numpy(), radius))
-        return blur_background_torch(image, alpha, radius)
+        return self.kernels.blur_background(image, alpha, radius)
 
 
-def blur_background_torch(image: torch.Tensor, alpha: torch.Tensor, radius: int) -> torch.Tensor:
-    """:class:`BlurBackground` in torch, on any device: [H, W, 3] uint8 frame, [H, W] alpha -> [H, W, 3] uint8."""
-    height, width = image.shape[:2]
-    factor = max(1, radius // 4)
-    low = (math.ceil(height / factor), math.ceil(width / factor))
-    picture = image.permute(2, 0, 1).unsqueeze(0).float()  # [1, 3, H, W]
-    # squared: a half-covered edge pixel counts a quarter, so mixed edge colours barely enter the blur
-    weight = (1.0 - alpha_float(alpha).clamp(0.0, 1.0)).square_()[None, None]  # [1, 1, H, W]
-    colour, cover, plain = (F.interpolate(x, size=low, mode="area") for x in (picture * weight, weight, picture))
-    # cells beside the subject may still hold some of it: trust a cell only as much as its least covered
-    # neighbour (an erosion of the background weight by one cell)
-    trust = -F.max_pool2d(-cover, 3, stride=1, padding=1)
-    layers = _blur(torch.cat([colour * trust, cover * trust, plain], dim=1), max(1, round(radius / factor)))
-    # where no background is near (deep inside the subject) fall back to the plain blur; alpha hides it there
-    blurred = (layers[:, :3] + FALLBACK * layers[:, 4:]) / (layers[:, 3:4] + FALLBACK)
-    blurred = F.interpolate(blurred, size=(height, width), mode="bilinear", align_corners=False)
-    return blurred[0].permute(1, 2, 0).add_(0.5).clamp_(0, 255).to(torch.uint8)
-
-
-def blur_background_cpu(image: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
-    """:func:`blur_background_torch` in OpenCV: [H, W, 3] uint8 frame, [H, W] alpha (float, or uint8 0-255) ->
-    [H, W, 3] uint8. The weighting runs on a grid twice as fine as the blur's, not on every pixel (a cell there
-    mixes edge colours over 1/8 of the blur radius, which the eye cannot tell apart after the blur), and the
-    result is upsampled as uint8."""
+def blur_background(image: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+    """:class:`BlurBackground` in OpenCV: [H, W, 3] uint8 frame, [H, W] alpha (float, or uint8 0-255) -> [H, W, 3]
+    uint8 (:func:`u2live.kernels_torch.blur_background` is the same in torch). The weighting runs on a grid twice
+    as fine as the blur's, not on every pixel (a cell there mixes edge colours over 1/8 of the blur radius, which
+    the eye cannot tell apart after the blur), and the result is upsampled as uint8."""
     height, width = image.shape[:2]
     factor = max(1, radius // 4)
     low = (math.ceil(width / factor), math.ceil(height / factor))
@@ -306,7 +286,7 @@ def blur_background_cpu(image: np.ndarray, alpha: np.ndarray, radius: int) -> np
     if factor >= 4:
         fine = (math.ceil(width / (factor // 2)), math.ceil(height / (factor // 2)))
         image, alpha = shrink(image, fine), shrink(alpha, fine)
-    # squared, as on the torch path: ((255 - a8) / 255)^2
+    # squared (a half-covered edge pixel counts a quarter): ((255 - a8) / 255)^2
     weight = cv2.multiply(cv2.bitwise_not(alpha), cv2.bitwise_not(alpha), scale=1 / 255 ** 2, dtype=cv2.CV_32F)
     weighted = cv2.multiply(image, cv2.cvtColor(weight, cv2.COLOR_GRAY2RGB), dtype=cv2.CV_32F)
     colour, cover, plain = shrink(weighted, low), shrink(weight, low), shrink(image, low).astype(np.float32)
@@ -330,10 +310,3 @@ def _triple_box_counts(height: int, width: int, window: tuple[int, int]) -> np.n
         ones = cv2.boxFilter(ones, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
     return ones
 
-
-def _blur(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Three box passes of radius r/2 each: a Gaussian-like blur of about radius r."""
-    step = max(1, radius // 2)
-    for _ in range(3):
-        x = box_filter(x, step)
-    return x

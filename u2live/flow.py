@@ -23,7 +23,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-import torch
+
+from .arrays import like, to_host
 
 DEFAULT_SIZE = 320
 PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -69,15 +70,12 @@ class Flow:
         it. Bilinear sampling; pixels that came from outside the frame take the nearest edge value (``valid``
         marks them untrusted).
         """
-        array = _to_numpy(mask, np.float32)
+        array = to_host(mask, np.float32)
         if not self.backward.any():  # nothing moved (a still picture): remapping would only blur
-            return mask.clone() if isinstance(mask, torch.Tensor) else array.copy()
+            return like(array.copy(), mask)
         warped = cv2.remap(array, self._map(array.shape[:2]), None, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-        warped = warped.reshape(array.shape)  # remap drops a trailing channel axis of size 1
-        if isinstance(mask, torch.Tensor):
-            return torch.from_numpy(warped).to(mask.device)
-        return warped
+        return like(warped.reshape(array.shape), mask)  # remap drops a trailing channel axis of size 1
 
     def resize(self, field, shape: tuple[int, int]):
         """A working-resolution [h, w] map (``valid``, ``change``) at another [H, W]: nearest for booleans,
@@ -126,7 +124,7 @@ class FlowEstimator:
     def prepare(self, image) -> np.ndarray:
         """[H, W, 3] uint8 RGB frame (numpy or torch, any device) -> [h, w] uint8 gray at working resolution.
         A 2-D array is taken as already prepared and returned as it is."""
-        array = _to_numpy(image, np.uint8)
+        array = to_host(image, np.uint8)
         if array.ndim == 2:
             return array
         h, w = self.working_shape(*array.shape[:2])
@@ -185,9 +183,3 @@ def _grid(height: int, width: int) -> np.ndarray:
     grid.flags.writeable = False
     return grid
 
-
-def _to_numpy(data, dtype) -> np.ndarray:
-    """numpy or torch (any device) -> a contiguous numpy array of ``dtype`` (no copy when it already is one)."""
-    if isinstance(data, torch.Tensor):
-        data = data.detach().cpu().numpy()
-    return np.ascontiguousarray(data, dtype=dtype)

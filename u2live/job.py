@@ -41,11 +41,10 @@ def queue_size(live: bool) -> int:
 def build_stages(segmenter: backends.Segmenter, *, mode: str = DEFAULT_MODE, smoothing: str = DEFAULT_SMOOTHING,
                  background: BackgroundSpec) -> Stages:
     """What happens to each frame after the model, on the segmenter's device (a new smoother: state is per run)."""
-    from .pipeline import Stages, segmenter_device
+    from .pipeline import Stages
     from .smoothing import make_smoother
 
-    return Stages(mode=mode, smoother=make_smoother(smoothing), background=background,
-                  device=segmenter_device(segmenter))
+    return Stages(mode=mode, smoother=make_smoother(smoothing), background=background, device=segmenter.device)
 
 
 def run_frames(source, segmenter: backends.Segmenter, stages: Stages, sinks: Sequence, *, live: bool,
@@ -152,7 +151,7 @@ def _open(spec: RunSpec, segmenter, background: BackgroundSpec, stop: threading.
         # from a second thread and, spinning between ops, slowed the model's threads (profiled, issue 15)
         stack.enter_context(torch_threads(1))
     sinks = open_sinks(output=spec.output, rtmp=spec.rtmp, vcam=camera, preview=spec.preview, info=source.info,
-                       alpha=stages.alpha, stop_event=stop, overwrite=spec.overwrite)
+                       alpha=stages.writes_rgba, stop_event=stop, overwrite=spec.overwrite)
     for sink in sinks:
         if sink is not camera:
             handed.enter_context(sink)
@@ -172,9 +171,9 @@ def _check_memory(spec: RunSpec, segmenter) -> None:
     if spec.live:
         return
     from .capacity import check_batch_memory
-    from .pipeline import default_batch, segmenter_device
+    from .pipeline import default_batch
 
-    check_batch_memory(segmenter.size, spec.batch or default_batch(segmenter), segmenter_device(segmenter))
+    check_batch_memory(segmenter.size, spec.batch or default_batch(segmenter), segmenter.device or "cpu")
 
 
 def _on_the_host(backend: str) -> bool:

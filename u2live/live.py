@@ -26,16 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-import torch
-
 from .adaptive import AdaptiveSegmenter
 from .backends import graph_build
 from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, FlowEstimator
 from .frame import Frame
 from .handoff import POLL_SECONDS
-from .pipeline import Stages, segmenter_device
-from .runner import DRAIN_SECONDS, Uploader, Writer, batches, run_with_writer
+from .kernels import CpuKernels
+from .pipeline import Stages
+from .runner import DRAIN_SECONDS, Writer, batches, run_with_writer
 from .stats import PipelineStats
 
 
@@ -43,14 +42,14 @@ class MaskWorker:
     """The segmentation thread: whenever free, runs the model on the newest frame offered and publishes the mask
     with that frame. ``offer`` never blocks; ``take`` returns the newest mask not taken yet, if any."""
 
-    def __init__(self, segmenter: Segmenter, stats: PipelineStats, stop: threading.Event):
-        self.segmenter = segmenter
+    def __init__(self, segmenter: Segmenter, kernels: CpuKernels, stats: PipelineStats, stop: threading.Event):
+        self.segmenter, self.kernels = segmenter, kernels
         self.stats = stats
         self.stop = stop  # the run's: set by anyone, the worker ends
         self._quit = threading.Event()  # this worker's own: the run is ending normally
         self._cond = threading.Condition()
         self._offered: Frame | None = None
-        self._done: tuple[Frame, torch.Tensor, torch.Tensor] | None = None
+        self._done: tuple | None = None  # (frame, its image where the frames are, its mask)
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="u2live-segmenter", daemon=True)
 
@@ -60,9 +59,9 @@ class MaskWorker:
             self._offered = frame
             self._cond.notify_all()
 
-    def take(self, *, wait: bool = False) -> tuple[Frame, torch.Tensor, torch.Tensor] | None:
-        """(frame, its image on the device [H, W, 3] uint8, its mask [S, S]) for the newest mask not taken yet, or
-        None. ``wait``: block until there is one or the run stops. Re-raises the worker's error."""
+    def take(self, *, wait: bool = False) -> tuple | None:
+        """(frame, its image where the frames are [H, W, 3] uint8, its mask [S, S]) for the newest mask not taken
+        yet, or None. ``wait``: block until there is one or the run stops. Re-raises the worker's error."""
         with self._cond:
             while wait and self._done is None and not self._ended():
                 self._cond.wait(POLL_SECONDS)
@@ -90,15 +89,15 @@ class MaskWorker:
         return self.stop.is_set() or self._quit.is_set() or self._error is not None
 
     def _run(self) -> None:
-        upload = Uploader(segmenter_device(self.segmenter))
-        if upload.device.type == "cpu":
+        kernels = self.kernels
+        if not kernels.on_gpu:
             yield_to_the_picture()
         try:
-            with torch.inference_mode():  # thread-local in torch: the worker sets its own
+            with kernels.inference():  # thread-local in torch: the worker sets its own
                 while (frame := self._next()) is not None:
                     began = time.perf_counter()
                     with self.stats.stage("preprocess"):
-                        image = upload([frame.image])  # [1, H, W, 3] uint8
+                        image = kernels.upload([frame.image])  # [1, H, W, 3] uint8
                     mask = self.segmenter.predict_frames(image, self.stats)[0]  # [S, S]
                     with self._cond:
                         self._done = (frame, image[0], mask)
@@ -187,15 +186,15 @@ class MaskCarrier:
 
     def __init__(self, *, warp: bool = True, flow_size: int = DEFAULT_SIZE):
         self.flow = FlowEstimator(flow_size) if warp else None
-        self.mask: torch.Tensor | None = None
+        self.mask = None  # [S, S], where the frames are
         self.made_on: Frame | None = None
         self._gray = None  # made_on's picture, prepared for the flow
 
-    def hold(self, mask: torch.Tensor, frame: Frame) -> None:
+    def hold(self, mask, frame: Frame) -> None:
         self.mask, self.made_on = mask, frame
         self._gray = self.flow.prepare(frame.image) if self.flow is not None else None
 
-    def to(self, frame: Frame) -> torch.Tensor:
+    def to(self, frame: Frame):
         if self.flow is None or frame.index == self.made_on.index:
             return self.mask
         # no forward-backward check: where the flow is unsure there is no better mask to take anyway
@@ -218,13 +217,13 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     stats = stats if stats is not None else PipelineStats()
     stats.backend = stats.backend or segmenter.describe()
     writer = Writer(sinks, stats, stop_event or threading.Event(), on_frame, max(1, queue_size))
-    worker = MaskWorker(segmenter, stats, writer.stop)
+    worker = MaskWorker(segmenter, stages.kernels, stats, writer.stop)
 
     def main_loop() -> None:
         worker.thread.start()
         try:
-            _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats,
-                                segmenter_device(segmenter))
+            with stages.kernels.inference():
+                _render_every_frame(source, worker, stages, writer, MaskCarrier(warp=warp), max_frames, stats)
         finally:
             worker.close()  # also after an error or Ctrl-C in this thread
             if isinstance(segmenter, AdaptiveSegmenter) and segmenter.switches:  # the summary names the model
@@ -235,12 +234,11 @@ def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, w
     return run_with_writer(main_loop, writer, [*sinks, stages, source])
 
 
-@torch.inference_mode()
 def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: Writer, carrier: MaskCarrier,
-                        max_frames: int | None, stats: PipelineStats, device: torch.device) -> None:
+                        max_frames: int | None, stats: PipelineStats) -> None:
     """The main thread's loop: offer each frame to the worker, take a new mask when there is one (waiting only for
     the first), carry the newest mask to this frame, refine and composite, hand the frame to the writer."""
-    upload = Uploader(device)
+    upload = stages.kernels.upload
     for (frame,) in batches(source, 1, max_frames, stats, writer.stop):
         worker.offer(frame)
         fresh = worker.take(wait=carrier.mask is None)

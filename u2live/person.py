@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from .arrays import is_numpy, like, to_host
 from .backends.base import Segmenter, timed_stage
 from .catalog import PERSON_MODELS
 from .errors import BackendError
@@ -130,13 +131,12 @@ class PersonAwareSegmenter(Segmenter):
         return np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
 
     def predict_frames(self, images, stats=None):
-        """[N, H, W, 3] uint8 frames of one video, in order -> [N, S, S] masks, the networks chosen by the gate."""
-        import torch
-
+        """[N, H, W, 3] uint8 frames of one video, in order -> [N, S, S] masks, the networks chosen by the gate
+        (numpy frames give numpy masks, tensors on a GPU tensors there)."""
         people = self.person_segmenter.predict_frames(images, stats)
         looks = [i for i in range(len(images)) if (self.frame + i) % FACE_EVERY == 0]  # frames that get a look
         with timed_stage(stats, "presence"):  # what the looks need comes down together: one wait on a GPU
-            masks = dict(zip(looks, people[looks].float().cpu().numpy())) if looks else {}
+            masks = dict(zip(looks, to_host(people[looks]))) if looks else {}
             pictures = dict(zip(looks, _small_rgbs(images[looks]))) if looks else {}
         use_person = []
         for i in range(len(images)):
@@ -152,11 +152,11 @@ class PersonAwareSegmenter(Segmenter):
         salient = self.salient.predict_frames(images, stats)
         if not any(use_person):
             return salient
-        # a turn inside this batch: one network's size for the whole batch (the salient one's)
-        resized = torch.nn.functional.interpolate(people[:, None], size=salient.shape[-2:], mode="bilinear",
-                                                  align_corners=False)[:, 0]
-        pick = torch.tensor(use_person, device=salient.device)[:, None, None]
-        return torch.where(pick, resized, salient)
+        # a turn inside this batch (rare: once per turn): one network's size for the whole batch, the salient one's
+        size = tuple(salient.shape[-1:-3:-1])  # (width, height)
+        mixed = [cv2.resize(person, size, interpolation=cv2.INTER_LINEAR) if use else to_host(saliency)
+                 for use, person, saliency in zip(use_person, to_host(people), salient)]
+        return like(np.stack(mixed), salient)
 
     def _decide(self, seen: bool) -> None:
         person = self.gate.update(seen)
@@ -208,16 +208,16 @@ def create_auto(make, *, size: int | None = None, precision: str | None = None, 
 
 
 def _small_rgbs(images) -> list[np.ndarray]:
-    """[n, H, W, 3] uint8 frames (a torch tensor on any device) -> numpy on the CPU, the longer side at most
-    FACE_SIDE on a GPU: shrunk on the device first, so GPU frames come down small (on the CPU :meth:`person_in`
-    shrinks them with OpenCV)."""
-    import torch
+    """[n, H, W, 3] uint8 frames -> numpy: as they are (:meth:`person_in` shrinks them with OpenCV), and from a GPU
+    shrunk there to FACE_SIDE first, so that they come down small."""
+    if is_numpy(images):
+        return list(images)
     import torch.nn.functional as F
 
     height, width = images.shape[1:3]
     scale = FACE_SIDE / max(height, width)
-    if scale < 1.0 and images.device.type != "cpu":
+    if scale < 1.0:
         size = (round(height * scale), round(width * scale))
         images = F.interpolate(images.permute(0, 3, 1, 2).float(), size=size, mode="area")
-        images = images.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return list(images.cpu().numpy())
+        images = images.round().clamp(0, 255).byte().permute(0, 2, 3, 1)
+    return list(to_host(images, np.uint8))

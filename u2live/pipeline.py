@@ -6,9 +6,10 @@ runs the model and the stages in the calling thread (on a GPU the stages run in 
 way one thread owns the temporal state, which needs no locks), and the runner's writer thread hands finished frames
 to every sink.
 
-The pixel path is torch on the segmenter's device: a frame goes up once as uint8 (zero copy on the CPU; through
-page-locked memory and a non-blocking copy on a GPU) and the finished frame comes down once. On a GPU nothing waits
-for the device per frame (:func:`_process_overlapped`).
+The pixel path is the run's stage kernels (:mod:`u2live.kernels`), chosen once from the segmenter's device: numpy
+and OpenCV on the CPU (no copy of a frame, no torch), torch on a GPU, where a frame goes up once as uint8 (through
+page-locked memory, a non-blocking copy), the finished frame comes down once, and nothing waits for the device per
+frame (:func:`_process_overlapped`).
 """
 from __future__ import annotations
 
@@ -17,39 +18,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .backends.base import Segmenter
 from .backgrounds import BackgroundSpec
-from .compositor import composite, matte, rgba
 from .frame import Frame
+from .kernels import kernels_for
 from .options import MODES
-from .refine import refine_mask, refine_masks
-from .runner import Download, QueueThread, Uploader, Writer, batches, run_with_writer
+from .runner import QueueThread, Writer, batches, run_with_writer
 from .smoothing import Smoother
 from .stats import PipelineStats
-from .temporal import MotionSmoother
-
-
-def segmenter_device(segmenter: Segmenter) -> torch.device:
-    """The device the segmenter's tensors live on (``Segmenter.device``: None is the CPU)."""
-    return torch.device(segmenter.device or "cpu")
 
 
 def default_batch(segmenter: Segmenter) -> int:
     """Frames per model call for offline work: batches fill a GPU; on the CPU one frame at a time keeps memory low
     (batching there was not measured to help on our 2-core machine, whose timings were too noisy to tell)."""
-    return 8 if segmenter_device(segmenter).type == "cuda" else 1
-
-
-def on_device(smoother: Smoother | None, device: torch.device) -> Smoother | None:
-    """The smoother for frames on ``device``, chosen once: on a GPU the motion-compensated state keeps its state
-    there (:mod:`u2live.temporal_torch`); on the CPU, and any other smoother, as it is."""
-    if device.type == "cpu" or not isinstance(smoother, MotionSmoother):
-        return smoother
-    from .temporal_torch import TorchMotionSmoother
-
-    return TorchMotionSmoother(smoother)
+    return 8 if str(segmenter.device or "cpu").startswith("cuda") else 1
 
 
 @dataclass
@@ -57,8 +40,8 @@ class InFlight:
     """A batch whose model has been launched on a GPU: its frames (host pictures, pts), and their pictures and
     masks on the device."""
     frames: Sequence[Frame]
-    images: torch.Tensor
-    masks: torch.Tensor
+    images: object
+    masks: object
 
 
 class Stages:
@@ -67,51 +50,53 @@ class Stages:
 
     ``mode`` is ``composite`` (the frame over ``background``, or RGBA when the background spec is transparent) or
     ``matte`` (the grayscale mask). The background is opened on the first frame, at that frame's size, and reopened
-    if the size changes (a camera may deliver another size than it was asked for).
+    if the size changes (a camera may deliver another size than it was asked for). ``device`` is where the frames
+    are (the segmenter's): it chooses the stage kernels (:attr:`kernels`) once; ``kernels`` gives them instead (the
+    GPU's torch kernels on CPU tensors, to check them where there is no GPU).
     """
 
     def __init__(self, *, mode: str = "composite", smoother: Smoother | None = None,
-                 background: BackgroundSpec | None = None, device: torch.device | str = "cpu"):
+                 background: BackgroundSpec | None = None, device=None, kernels=None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode == "composite" and background is None:
             raise ValueError("composite mode needs a background spec (u2live.backgrounds.parse_background)")
         self.mode = mode
-        self.device = torch.device(device)
-        self.smoother = on_device(smoother, self.device)
+        self.kernels = kernels or kernels_for(device)
+        self.smoother = self.kernels.smoother(smoother)
         self.background_spec = background
         self._background = None
         self._background_size: tuple[int, int] | None = None
 
     @property
-    def alpha(self) -> bool:
+    def writes_rgba(self) -> bool:
         """True when the output frames are RGBA (a transparent background in composite mode)."""
         return self.mode == "composite" and self.background_spec.transparent
 
-    def render(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
+    def render(self, image, mask, pts: float, stats: PipelineStats) -> np.ndarray:
         """[H, W, 3] uint8 frame and its [S, S] mask on the device -> the finished [H, W, 3|4] uint8 numpy frame."""
         return self.picture(image, self.smooth(image, mask, pts, stats), pts, stats)
 
-    def start_batch(self, frames: Sequence[Frame], images: torch.Tensor, masks: torch.Tensor) -> InFlight:
+    def start_batch(self, frames: Sequence[Frame], images, masks) -> InFlight:
         """A batch on a GPU, its model launched: the smoother starts on the frames' motion (on the host, while the
         GPU runs the model). :meth:`render_started` goes on with it."""
         if hasattr(self.smoother, "look_ahead"):
             self.smoother.look_ahead([frame.image for frame in frames])
         return InFlight(frames, images, masks)
 
-    def render_started(self, batch: InFlight, stats: PipelineStats) -> Download:
+    def render_started(self, batch: InFlight, stats: PipelineStats):
         """Smoothing (each frame in turn, handed its host picture), refinement (the whole batch at once) and the
         pictures launched on the GPU for a :meth:`start_batch` batch; the finished frames start down to host memory
-        (:meth:`Download.wait`)."""
-        frames = batch.frames
-        smoothed = torch.stack([self.smooth(f.image, batch.masks[i], f.pts, stats) for i, f in enumerate(frames)])
+        (their ``wait()`` gives them)."""
+        kernels, frames = self.kernels, batch.frames
+        smoothed = kernels.stack([self.smooth(f.image, batch.masks[i], f.pts, stats) for i, f in enumerate(frames)])
         with stats.stage("refine"):
-            alphas = refine_masks(smoothed, batch.images, dtype=self._alpha_dtype)
+            alphas = kernels.refine_batch(smoothed, batch.images)
         with stats.stage("composite"):
             pictures = [self._draw(batch.images[i], alphas[i], f.pts) for i, f in enumerate(frames)]
-        return Download(torch.stack(pictures))
+        return kernels.download(kernels.stack(pictures))
 
-    def smooth(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> torch.Tensor:
+    def smooth(self, image, mask, pts: float, stats: PipelineStats):
         """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
         smoothing is off)."""
         with stats.stage("smoothing"):
@@ -119,32 +104,27 @@ class Stages:
                 mask = self.smoother.update(mask, pts, image=image)
         return mask
 
-    def picture(self, image: torch.Tensor, mask: torch.Tensor, pts: float, stats: PipelineStats) -> np.ndarray:
+    def picture(self, image, mask, pts: float, stats: PipelineStats) -> np.ndarray:
         """The output picture: ``mask`` (already smoothed) refined on ``image`` to a full-resolution alpha
         (``refine``), then the frame composited, the matte or the RGBA frame made from it (``composite``)."""
         with stats.stage("refine"):
-            alpha = refine_mask(mask, image, dtype=self._alpha_dtype)
+            alpha = self.kernels.refine(mask, image)
         with stats.stage("composite"):
-            return self._draw(image, alpha, pts).cpu().numpy()  # the one download
+            return self.kernels.to_host(self._draw(image, alpha, pts))  # the one download
 
-    @property
-    def _alpha_dtype(self) -> torch.dtype:
-        # the CPU's OpenCV kernels composite an 8-bit alpha; torch on a GPU keeps float32
-        return torch.uint8 if self.device.type == "cpu" else torch.float32
-
-    def _draw(self, image: torch.Tensor, alpha: torch.Tensor, pts: float) -> torch.Tensor:
-        """The output picture from the frame and its [H, W] alpha (uint8 on the CPU, float32 in [0, 1] on a GPU)."""
+    def _draw(self, image, alpha, pts: float):
+        """The output picture from the frame and its [H, W] alpha."""
         if self.mode == "matte":
-            return matte(alpha)
-        if self.alpha:
-            return rgba(image, alpha)
+            return self.kernels.matte(alpha)
+        if self.writes_rgba:
+            return self.kernels.rgba(image, alpha)
         background = self._open_background(image.shape[1], image.shape[0])
-        return composite(image, background.render(image, alpha, pts), alpha)
+        return self.kernels.composite(image, background.render(image, alpha, pts), alpha)
 
     def _open_background(self, width: int, height: int):
         if self._background is None or self._background_size != (width, height):
             self._close_background()
-            self._background = self.background_spec.open(width, height, self.device)
+            self._background = self.background_spec.open(width, height, self.kernels)
             self._background_size = (width, height)
         return self._background
 
@@ -177,23 +157,23 @@ def run_pipeline(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, 
                            writer, [*sinks, stages, source])
 
 
-@torch.inference_mode()
 def _process(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
              max_frames: int | None, stats: PipelineStats) -> None:
     """The main thread's loop: batches of frames through the model, each frame through the stages, to the writer.
     On a GPU :func:`_process_overlapped` instead."""
-    if stages.device.type != "cpu":
-        _process_overlapped(source, segmenter, stages, writer, batch, max_frames, stats)
-        return
-    upload = Uploader(segmenter_device(segmenter))
-    for frames in batches(source, batch, max_frames, stats, writer.stop):
-        with stats.stage("preprocess"):
-            images = upload([frame.image for frame in frames])  # [N, H, W, 3] uint8
-        masks = segmenter.predict_frames(images, stats)  # [N, S, S] float32, both stages timed
-        stats.masks_made(len(frames))
-        for i, frame in enumerate(frames):
-            if not _hand_over(frame, stages.render(images[i], masks[i], frame.pts, stats), writer, stats):
-                return
+    kernels = stages.kernels
+    with kernels.inference():
+        if kernels.on_gpu:
+            _process_overlapped(source, segmenter, stages, writer, batch, max_frames, stats)
+            return
+        for frames in batches(source, batch, max_frames, stats, writer.stop):
+            with stats.stage("preprocess"):
+                images = kernels.upload([frame.image for frame in frames])  # [N, H, W, 3] uint8
+            masks = segmenter.predict_frames(images, stats)  # [N, S, S] float32, both stages timed
+            stats.masks_made(len(frames))
+            for i, frame in enumerate(frames):
+                if not _hand_over(frame, stages.render(images[i], masks[i], frame.pts, stats), writer, stats):
+                    return
 
 
 def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Writer, batch: int,
@@ -202,13 +182,12 @@ def _process_overlapped(source, segmenter: Segmenter, stages: Stages, writer: Wr
     :class:`_Renderer` thread smooths, renders and hands over the batches before it. The CPU's two pieces of work
     per frame (reading and uploading; launching the stages' kernels) run side by side, and the GPU works while
     both do."""
-    upload = Uploader(segmenter_device(segmenter))
     renderer = _Renderer(stages, writer, stats)
     renderer.thread.start()
     try:
         for frames in batches(source, batch, max_frames, stats, writer.stop):
             with stats.stage("preprocess"):
-                images = upload([frame.image for frame in frames])
+                images = stages.kernels.upload([frame.image for frame in frames])
             started = stages.start_batch(frames, images, segmenter.predict_frames(images, stats))
             stats.masks_made(len(frames))
             if not renderer.put(started):
@@ -230,10 +209,10 @@ class _Renderer(QueueThread):
         super().__init__(writer.stop, queue_size=1)
         self.stages, self.writer, self.stats = stages, writer, stats
         self.modelled: InFlight | None = None  # batch b - 1
-        self.rendered: tuple[Sequence[Frame], Download] | None = None  # batch b - 2
+        self.rendered: tuple[Sequence[Frame], object] | None = None  # batch b - 2: frames, their download
 
     def _run(self) -> None:
-        with torch.inference_mode():  # per thread
+        with self.stages.kernels.inference():  # per thread
             super()._run()
 
     def handle(self, started: InFlight | None) -> None:
@@ -248,7 +227,7 @@ class _Renderer(QueueThread):
         self.handle(None)
 
 
-def _hand_over_batch(frames: Sequence[Frame], download: Download, writer: Writer, stats: PipelineStats) -> bool:
+def _hand_over_batch(frames: Sequence[Frame], download, writer: Writer, stats: PipelineStats) -> bool:
     with stats.stage("composite"):
         pictures = download.wait()  # [N, H, W, C] uint8
     return all(_hand_over(frame, picture, writer, stats) for frame, picture in zip(frames, pictures))

@@ -1,11 +1,11 @@
 """The thread runner that the offline loop (:mod:`u2live.pipeline`) and the live loop (:mod:`u2live.live`) share.
 
 A run's main loop runs in the calling thread between :func:`run_with_writer`'s start and finish; frames come in as
-lists from :func:`batches` (the source decodes or grabs in its own threads), go up to the device through an
-:class:`Uploader`, and finished frames go out through the :class:`Writer` thread, which hands each to every sink in
-order. One stop event ends everything: every blocking put and get has a timeout and re-checks it. On the way out the
-stop event is set, the writer drains what is queued and is joined, the sinks and the source are closed (also after
-Ctrl-C, so every file written so far plays), and a stored writer error is re-raised in the caller's thread.
+lists from :func:`batches` (the source decodes or grabs in its own threads), go where the run's stage kernels work
+(:mod:`u2live.kernels`), and finished frames go out through the :class:`Writer` thread, which hands each to every
+sink in order. One stop event ends everything: every blocking put and get has a timeout and re-checks it. On the way
+out the stop event is set, the writer drains what is queued and is joined, the sinks and the source are closed (also
+after Ctrl-C, so every file written so far plays), and a stored writer error is re-raised in the caller's thread.
 """
 from __future__ import annotations
 
@@ -15,52 +15,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
-import numpy as np
-import torch
-
 from .frame import Frame
 from .handoff import END, POLL_SECONDS, put_until_stopped
 from .stats import PipelineStats
 
 DRAIN_SECONDS = 10.0  # how long closing waits for the writer to write what is already queued
-
-
-class Uploader:
-    """Lists of [H, W, 3] uint8 numpy frames -> [N, H, W, 3] uint8 tensors on ``device``. On a GPU each batch is
-    stacked into page-locked memory from torch's caching host allocator and copied without blocking: the allocator
-    hands a block out again only once the copy out of it is done, so nothing here waits for the GPU."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-
-    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        if self.device.type == "cpu":
-            if len(images) == 1:  # shares the decoder's memory: no copy at all
-                return torch.from_numpy(np.ascontiguousarray(images[0])).unsqueeze(0)
-            return torch.from_numpy(np.stack(images))
-        staging = torch.empty((len(images), *images[0].shape), dtype=torch.uint8, pin_memory=True)
-        np.stack(images, out=staging.numpy())
-        return staging.to(self.device, non_blocking=True)
-
-
-class Download:
-    """A tensor on its way to host memory: on a GPU a non-blocking copy into page-locked memory (torch's caching
-    host allocator reuses it once freed) and an event; :meth:`wait` waits for that copy only, not for the work
-    queued after it. A CPU tensor is there already."""
-
-    def __init__(self, tensor: torch.Tensor):
-        if tensor.device.type == "cpu":
-            self.host, self.event = tensor, None
-            return
-        self.host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-        self.host.copy_(tensor, non_blocking=True)
-        self.event = torch.cuda.Event()
-        self.event.record()
-
-    def wait(self) -> np.ndarray:
-        if self.event is not None:
-            self.event.synchronize()
-        return self.host.numpy()
 
 
 class QueueThread:

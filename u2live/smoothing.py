@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-import torch
-
+from .arrays import namespace
 from .errors import InputError
 from .temporal import MotionSmoother
 
@@ -31,10 +30,11 @@ MAX_TIME_CONSTANT = 5.0
 
 class Smoother(Protocol):
     """What the pipeline asks of a smoother (:class:`EmaSmoother`, :class:`u2live.temporal.MotionSmoother`):
-    its temporal state is its own, by timestamp. ``image`` may be the frame's host picture (numpy) while the mask
-    is on a GPU: the GPU pipeline hands each smoother that."""
+    its temporal state is its own, by timestamp. Masks are numpy arrays on the CPU path and torch tensors on a GPU
+    (:mod:`u2live.kernels`); ``image`` may be the frame's host picture (numpy) while the mask is on a GPU: the GPU
+    pipeline hands each smoother that."""
 
-    def update(self, mask: torch.Tensor, pts: float, image: torch.Tensor | None = None) -> torch.Tensor:
+    def update(self, mask, pts: float, image=None):
         """The smoothed [S, S] mask for the model's ``mask`` of the frame ``image`` at ``pts`` seconds."""
 
     def reset(self) -> None:
@@ -46,9 +46,10 @@ class EmaSmoother:
     constant; the default is :class:`u2live.temporal.MotionSmoother`). Explicit per-pixel state:
     ``update(mask, pts)`` returns the smoothed mask; ``reset()`` forgets the past.
 
-    The state lives on the device of the masks and in float32. A pts that does not move forward (a seek, a loop,
-    a restarted stream) starts afresh from that frame's mask, so pts must be in display order (u2live.sources
-    repairs the permuted timestamps of AVIs with packed B-frames, such as Megamind.avi).
+    The state has the masks' type (a numpy array, or a torch tensor on their device) and is float32. A pts that
+    does not move forward (a seek, a loop, a restarted stream) starts afresh from that frame's mask, so pts must be
+    in display order (u2live.sources repairs the permuted timestamps of AVIs with packed B-frames, such as
+    Megamind.avi).
     """
 
     def __init__(self, time_constant: float = PRESETS["ema"], *, calm: float = 0.2, motion: float = 0.7):
@@ -57,40 +58,40 @@ class EmaSmoother:
         self.time_constant = float(time_constant)
         self.calm = float(calm)
         self.motion = float(motion)
-        self.state: torch.Tensor | None = None
+        self.state = None
         self.pts: float | None = None
 
     def reset(self) -> None:
         self.state = None
         self.pts = None
 
-    def update(self, mask: torch.Tensor, pts: float, image=None) -> torch.Tensor:
-        """``mask`` [h, w] float in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask.
+    def update(self, mask, pts: float, image=None):
+        """``mask`` [h, w] float32 in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask.
         ``image`` (the frame) is not needed here: accepted so every smoother is called alike."""
-        mask = mask.float()
         if not self._continues(mask, pts):
-            self.state, self.pts = mask.clone(), float(pts)
+            self.state, self.pts = mask * 1.0, float(pts)  # a copy: the caller may reuse its mask's memory
             return self.state
+        xp = namespace(mask)
         dt = float(pts) - self.pts
-        change = (mask - self.state).abs()
+        change = xp.abs(mask - self.state)
         # 1 for flicker-sized changes, 0 for motion-sized ones: the share of the time constant that applies
         stillness = 1.0 - _smoothstep(self.calm, self.motion, change)
-        keep = torch.exp(-dt / (self.time_constant * stillness).clamp_min(1e-6))
-        self.state = torch.lerp(mask, self.state, keep)  # a new tensor: masks already returned stay valid
+        keep = xp.exp(-dt / xp.clip(self.time_constant * stillness, 1e-6, None))
+        self.state = mask + (self.state - mask) * keep  # a new array: masks already returned stay valid
         self.pts = float(pts)
         return self.state
 
-    def _continues(self, mask: torch.Tensor, pts: float) -> bool:
+    def _continues(self, mask, pts: float) -> bool:
         state = self.state
         return (state is not None and float(pts) > self.pts and state.shape == mask.shape
-                and state.device == mask.device)
+                and type(state) is type(mask) and getattr(state, "device", None) == getattr(mask, "device", None))
 
     def __repr__(self) -> str:
         return f"EmaSmoother({self.time_constant * 1000:g}ms, calm={self.calm}, motion={self.motion})"
 
 
-def _smoothstep(low: float, high: float, x: torch.Tensor) -> torch.Tensor:
-    t = ((x - low) / (high - low)).clamp_(0.0, 1.0)
+def _smoothstep(low: float, high: float, x):
+    t = namespace(x).clip((x - low) / (high - low), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 

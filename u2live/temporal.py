@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
+from .arrays import like, to_host
 from .flow import Flow, FlowEstimator, squared_length
 
 #: defaults, tuned on Megamind frames 0-119 only (benchmarks/temporal.py)
@@ -96,7 +96,7 @@ class MotionSmoother:
 
     def update(self, mask, pts: float, image=None):
         """The held mask for this frame (see the class docstring)."""
-        model = _numpy(mask)
+        model = to_host(mask)
         gray = None if image is None else self.flow.prepare(image)
         # bilinear: 6x cheaper than area averaging at this non-integer ratio, and only the evidence sees it
         small = None if gray is None else cv2.resize(model, gray.shape[::-1], interpolation=cv2.INTER_LINEAR)
@@ -105,7 +105,7 @@ class MotionSmoother:
         else:
             self._start_afresh(model, small)
         self.gray, self.pts = gray, float(pts)
-        return _like(self.output, mask)
+        return like(self.output, mask)  # no copy: each step makes a new state array
 
     def _continues(self, model: np.ndarray, gray: np.ndarray | None, pts: float) -> bool:
         return (self.output is not None and gray is not None and self.gray is not None and pts > self.pts
@@ -190,16 +190,3 @@ def _smoothstep(low: float, high: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - low) / (high - low), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
-
-def _numpy(mask) -> np.ndarray:
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    return np.asarray(mask, dtype=np.float32)
-
-
-def _like(state: np.ndarray, mask):
-    """``state`` as the caller's type (a torch tensor on the mask's device, or numpy). No copy: each step makes a
-    new state array and never writes into one it returned."""
-    if isinstance(mask, torch.Tensor):
-        return torch.from_numpy(state).to(mask.device)
-    return state

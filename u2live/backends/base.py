@@ -85,13 +85,16 @@ class Segmenter(Closing, ABC):
 
         return torch.from_numpy(self.infer(batch.detach().cpu().numpy())).to(batch.device)
 
-    def predict_frames(self, images: torch.Tensor, stats=None) -> torch.Tensor:
-        """[N, H, W, 3] uint8 on ``device`` -> [N, S, S] float32 masks on ``device`` (the model's preprocessing);
-        with ``stats`` (a :class:`u2live.stats.PipelineStats`), preprocessing and inference are timed apart."""
+    def predict_frames(self, images, stats=None):
+        """[N, H, W, 3] uint8 frames -> [N, S, S] float32 masks of the same kind: numpy for numpy (the CPU's stage
+        kernels, :mod:`u2live.kernels`), a tensor on ``device`` for a tensor there (the model's preprocessing); with
+        ``stats`` (a :class:`u2live.stats.PipelineStats`), preprocessing and inference are timed apart."""
+        on_host = isinstance(images, np.ndarray)
         with timed_stage(stats, "preprocess"):
-            batch = to_model_input_tensor(images, self.size, self.input.scheme)  # [N, 3, S, S] float32
+            batch = (to_model_input(list(images), self.size, self.input.scheme) if on_host  # [N, 3, S, S] float32
+                     else to_model_input_tensor(images, self.size, self.input.scheme))
         with timed_stage(stats, "inference"):
-            return edge_at_half(self.infer_tensor(batch), self.input.edge)
+            return edge_at_half(self.infer(batch) if on_host else self.infer_tensor(batch), self.input.edge)
 
     def describe(self) -> str:
         return f"{self.name} {self.model} {self.precision} {self.size}x{self.size}"

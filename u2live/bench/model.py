@@ -16,7 +16,6 @@ from ..errors import BackendError, U2LiveError
 from ..model import unfold_batchnorm
 from ..options import VIDEO_PRECISION
 from ..person import PERSON_MODEL
-from ..pipeline import segmenter_device
 from ..preprocess import to_model_input
 from .measure import PeakMemory, summarise, time_calls
 
@@ -87,12 +86,12 @@ def open_segmenter(config: Config, *, model: str = "u2netp", weights=None,
     except U2LiveError as err:
         return None, {**row, "skipped": str(err)}
     try:
-        check_batch_memory(config.size, config.batch, segmenter_device(segmenter))
+        check_batch_memory(config.size, config.batch, _device_of(segmenter))
     except U2LiveError as err:
         segmenter.close()
         return None, {**row, "skipped": str(err)}
     row.update(precision=segmenter.precision, describe=segmenter.describe(),
-               device=str(segmenter_device(segmenter)), load_peak_rss_mb=loading.peak_rss_mb)
+               device=str(_device_of(segmenter)), load_peak_rss_mb=loading.peak_rss_mb)
     return segmenter, row
 
 
@@ -109,7 +108,7 @@ class Timed:
 
 def model_entry(segmenter: backends.Segmenter, row: dict, images: Sequence[np.ndarray], *, frames: int) -> Timed:
     """``infer_tensor`` on an input already on the device: the model only, no upload, no post-processing."""
-    device = segmenter_device(segmenter)
+    device = _device_of(segmenter)
     batch = torch.from_numpy(input_batch(images, row["size"], row["batch"])).to(device)  # [B, 3, S, S]
 
     def call():
@@ -172,3 +171,7 @@ def add_ratios(rows: list[dict], reference: dict) -> None:
     for row in rows:
         if row.get("fps") and reference.get("fps") and not str(row.get("path", "")).startswith("live"):
             row["ratio_to_reference"] = round(row["fps"] / reference["fps"], 3)
+
+
+def _device_of(segmenter: backends.Segmenter) -> torch.device:
+    return torch.device(segmenter.device or "cpu")  # None is the CPU

@@ -64,14 +64,14 @@ def bench_pipeline(segmenter, row: dict, clip: Path, *, path: str, frames: int, 
         stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing,
                               background=parse_background(spec.background))
         handed.callback(stages.close)
-        sinks = [NullSink()] if live else open_sinks(output=spec.output, info=source.info, alpha=stages.alpha,
-                                                     stop_event=stop)
+        sinks = [NullSink()] if live else open_sinks(output=spec.output, info=source.info,
+                                                     alpha=stages.writes_rgba, stop_event=stop)
         for sink in sinks:
             handed.enter_context(sink)
         # On a GPU each stage boundary waits for the device, so the breakdown is honest (costs a little overlap).
-        stats = PipelineStats(synchronize=torch.cuda.synchronize if stages.device.type == "cuda" else None)
+        stats = PipelineStats(synchronize=torch.cuda.synchronize if stages.kernels.on_gpu else None)
         handed.pop_all()
-        with PeakMemory(stages.device) as memory:
+        with PeakMemory(torch.device(segmenter.device or "cpu")) as memory:
             run_frames(source, segmenter, stages, sinks, live=spec.live, sync=spec.sync, batch=spec.batch,
                        max_frames=spec.max_frames, stats=stats, stop_event=stop)
     return pipeline_row(row, stats, path=path, memory=memory)

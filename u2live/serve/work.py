@@ -59,7 +59,7 @@ def run_video(segmenter, job: VideoJob, *, max_pixels: int) -> None:
         job.frames_total = min(total, limit) if total and limit else total or limit
         stages = build_stages(segmenter, mode=spec.mode, smoothing=spec.smoothing, background=spec.background)
         handed.callback(stages.close)
-        sinks = open_sinks(output=spec.output, info=source.info, alpha=stages.alpha, stop_event=job.stop)
+        sinks = open_sinks(output=spec.output, info=source.info, alpha=stages.writes_rgba, stop_event=job.stop)
         for sink in sinks:
             handed.enter_context(sink)
 
