@@ -35,7 +35,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.people import loadavg, machine, overlay, touching_union  # noqa: E402
+from benchmarks.people import loadavg, machine, overlay, touching_union
 
 REGIONS = REPO / "tests" / "data" / "megamind_regions.json"
 CLIP = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
@@ -135,8 +135,8 @@ def markdown(scores: dict, info: dict) -> str:
               "right edge): the mean of each candidate's mask over hand-checked regions (`tests/data/"
               "megamind_regions.json`; 1 = kept whole, 0 = removed). Made by `benchmarks/people_behind.py`; the "
               "frames with the main job's alpha: `people-behind.jpg`."), "",
-             f"Machine: {info['machine']}; load average {info['load_before']} before, {info['load_after']} after; "
-             f"{info['date']}.", "",
+             (f"Machine: {info['machine']}; load average {info['load_before']} before, {info['load_after']} after; "
+              f"{info['date']}."), "",
              "| candidate | " + " | ".join(f"{f}: {r}" for f, r in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for name, by_frame in scores.items():
