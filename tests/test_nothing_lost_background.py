@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 
 import numpy as np
-import torch
 
 from u2live.backgrounds import parse_background
 from u2live.sources import open_source
@@ -22,7 +21,7 @@ def test_rotated_background_video_is_upright(write_clip, tmp_path):
     spec = parse_background(str(rotated))
     background = spec.open(64, 96)
     try:
-        layer = background.render(torch.zeros(96, 64, 3, dtype=torch.uint8), torch.zeros(96, 64), 0.0).numpy()
+        layer = background.render(np.zeros((96, 64, 3), np.uint8), np.zeros((96, 64), np.float32), 0.0)
     finally:
         background.close()
     assert layer.shape == (96, 64, 3)

@@ -1,9 +1,9 @@
 """``--model auto``: the decision between the person model and U2-Net† holds across frames, and where no person is
 in the picture the masks are exactly U2-Net†'s."""
 import av
+import cv2
 import numpy as np
 import pytest
-import torch
 
 from u2live import backends
 from u2live.person import ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, PresenceGate, faces_on_person
@@ -54,16 +54,16 @@ def tree_frames(media_dir):
     """tree.avi (opencv-doc): a tree through a window, nobody in it."""
     with av.open(str(media_dir / "tree.avi")) as clip:
         frames = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(24), clip.decode(video=0))]
-    return torch.from_numpy(np.stack(frames))
+    return np.stack(frames)
 
 
 def test_without_a_person_auto_gives_exactly_u2netp_masks(tree_frames):
     lines = []
     with backends.create("cpu", model="auto", size=160, precision="fp32", log=lines.append) as auto, \
             backends.create("cpu", model="u2netp", size=160, precision="fp32", log=lines.append) as salient:
-        got = torch.cat([auto.predict_frames(tree_frames[i:i + 4]) for i in range(0, len(tree_frames), 4)])
-        want = torch.cat([salient.predict_frames(tree_frames[i:i + 4]) for i in range(0, len(tree_frames), 4)])
-    assert torch.equal(got, want)
+        got = np.concatenate([auto.predict_frames(tree_frames[i:i + 4]) for i in range(0, len(tree_frames), 4)])
+        want = np.concatenate([salient.predict_frames(tree_frames[i:i + 4]) for i in range(0, len(tree_frames), 4)])
+    assert np.array_equal(got, want)
     assert [line for line in lines if "--model auto" in line] == [
         line for line in lines if line.startswith("u2live: --model auto -> u2netp (salient objects): no person")]
 
@@ -74,10 +74,10 @@ def test_with_a_person_auto_runs_the_person_model_and_says_so(megamind):
     lines = []
     with backends.create("cpu", model="auto", size=160, precision="fp32", log=lines.append) as auto, \
             backends.create("cpu", model="selfie", precision="fp32", log=lines.append) as person:
-        got = auto.predict_frames(torch.from_numpy(np.stack(frames)))
-        want = person.predict_frames(torch.from_numpy(np.stack(frames)))
+        got = auto.predict_frames(np.stack(frames))
+        want = person.predict_frames(np.stack(frames))
         assert "selfie" in auto.describe() and "u2netp" in auto.describe()
-    assert torch.equal(got, want)
+    assert np.array_equal(got, want)
     assert any(line.startswith("u2live: --model auto -> selfie (the person model): a person") for line in lines)
 
 
@@ -90,7 +90,7 @@ def test_a_person_who_turns_away_stays_while_the_person_model_still_sees_them(me
         auto.person_in = lambda image, mask: False  # no face found from here on
         auto.gate.person = True
         for _ in range(LEAVE_FRAMES * FACE_EVERY + 1):
-            auto.predict_frames(torch.from_numpy(frame[None]))
+            auto.predict_frames(frame[None])
         assert auto.gate.person is True
         for i in range(LEAVE_FRAMES * FACE_EVERY + 1):
             auto.predict_frames(tree_frames[i % len(tree_frames)][None])
@@ -107,7 +107,7 @@ def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, t
 
     monkeypatch.setenv("U2LIVE_CACHE", str(tmp_path))  # nothing remembered: starts at 160, explores
     with av.open(str(megamind)) as clip:
-        person_frames = [torch.from_numpy(f.to_ndarray(format="rgb24"))[None]
+        person_frames = [f.to_ndarray(format="rgb24")[None]
                          for i, f in zip(range(42), clip.decode(video=0)) if i >= 30]
     lines = []
     model = ModelSpec(model="auto", size="auto", backend="cpu")
@@ -130,3 +130,19 @@ def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, t
         assert auto.salient.size == 320 and live.size == 320 and "u2netp int8 320x320" in live.describe()
         assert live.predict_frames(tree_frames[:1]).shape[-1] == 320
     assert sum("in the first frame" in line for line in lines) == 1
+
+
+def test_a_turn_inside_a_batch_gives_each_frame_its_own_networks_mask(megamind):
+    """A batch of numpy frames (the CPU's path) in which the gate turns to the person model at its second look (the
+    sixth frame): the frames before keep U2-Net†'s masks, those after get the person model's, at U2-Net†'s size."""
+    with av.open(str(megamind)) as clip:
+        frames = np.stack([f.to_ndarray(format="rgb24") for i, f in zip(range(38), clip.decode(video=0)) if i >= 30])
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
+        auto.person_in = lambda image, mask: True  # a face on every look
+        auto.gate.update(False)  # decided before this batch: nobody
+        got = auto.predict_frames(frames)
+        salient, people = auto.salient.predict_frames(frames), auto.person_segmenter.predict_frames(frames)
+    assert isinstance(got, np.ndarray) and got.shape == (8, 160, 160)
+    assert np.array_equal(got[:5], salient[:5])
+    assert np.array_equal(got[5:], np.stack([cv2.resize(m, (160, 160)) for m in people[5:]]))
+    assert not np.array_equal(got[5:], salient[5:])
