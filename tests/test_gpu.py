@@ -89,9 +89,10 @@ def test_composite_on_the_gpu_matches_the_cpu(reference_dir):
     image = read_rgb(sorted((reference_dir / "test_images").iterdir())[0])
     mask = torch.rand(320, 320)
     outputs = []
-    for device in ("cpu", "cuda"):
+    for device in ("cpu", "cuda"):  # numpy on the CPU's kernels, tensors on the GPU's
         stages = Stages(mode="composite", background=parse_background("blur"), device=device)
-        outputs.append(stages.render(torch.from_numpy(image).to(device), mask.to(device), 0.0, PipelineStats()))
+        frame, alpha = (image, mask.numpy()) if device == "cpu" else (torch.from_numpy(image).cuda(), mask.cuda())
+        outputs.append(stages.render(frame, alpha, 0.0, PipelineStats()))
         stages.close()
     assert np.abs(outputs[0].astype(np.float32) - outputs[1].astype(np.float32)).mean() <= 2.0
 
