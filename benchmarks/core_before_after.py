@@ -84,7 +84,7 @@ def child_render(work: Path) -> dict:
 def child_offline(work: Path, name: str) -> dict:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "u2live", "video", str(DATA / "Megamind.avi"), "-o",
-                           str(work / f"offline-{name}.mp4"), "--overwrite"], capture_output=True, text=True)
+                           str(work / f"offline-{name}.mp4")], capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(f"u2live video failed: {done.stderr.strip().splitlines()[-1:]}")
