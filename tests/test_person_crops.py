@@ -1,0 +1,45 @@
+"""Small standing people (u2live/person_crops.py): found by HOG, cut out by the person model on a crop around each;
+nothing found where nobody stands."""
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from u2live import backends
+from u2live.person_crops import find_walkers, paste
+
+PEOPLE = Path(__file__).resolve().parents[1] / "benchmarks" / "people"
+
+
+@pytest.fixture(scope="module")
+def person_model():
+    with backends.create("cpu", model="selfie", precision="fp32", log=lambda line: None) as model:
+        yield model.predict
+
+
+def test_a_small_walker_over_clutter_is_kept_whole(person_model):
+    """A vtest walker about 100 px tall beside a fire over a photo of a motorcycle: auto (U2-Net†, no face found)
+    keeps the motorcycle and 10% of the walker (IoU 0.00); the person model on a crop around them keeps them."""
+    name = "17-vtest-brown-jacket-object"
+    rgb = cv2.cvtColor(cv2.imread(str(PEOPLE / "pictures" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    truth = cv2.imread(str(PEOPLE / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) >= 128
+    walkers = find_walkers(rgb, person_model)
+    assert walkers  # one crop or two overlapping ones around them
+    kept = paste(rgb.shape[:2], walkers) > 0.5
+    assert (kept & truth).sum() / truth.sum() >= 0.9 and (kept & ~truth).sum() / (~truth).sum() < 0.01
+
+
+def test_nobody_standing_gives_no_walkers(person_model, media_dir, reference_dir):
+    with av.open(str(media_dir / "tree.avi")) as clip:
+        frames = [frame.to_ndarray(format="rgb24") for _, frame in zip(range(24), clip.decode(video=0))]
+    baboon = cv2.cvtColor(cv2.imread(str(media_dir / "baboon.jpg")), cv2.COLOR_BGR2RGB)  # its nose is tall and red
+    horse = cv2.cvtColor(cv2.imread(str(reference_dir / "test_images" / "horse.jpg")), cv2.COLOR_BGR2RGB)
+    assert not any(find_walkers(rgb, person_model) for rgb in [*frames, baboon, horse])
+
+
+def test_a_picture_lower_than_the_detectors_window_has_no_walkers(person_model):
+    """OpenCV's HOG crashes the process on a picture smaller than its 64x128 window: a banner gets none."""
+    banner = np.full((134, 1024, 3), 200, np.uint8)
+    assert find_walkers(banner, person_model) == []
