@@ -72,7 +72,7 @@ LATER_ROWS = [Row("selfie"), Row("selfie", 256), Row("auto")]
 UNION_SALIENT = "u2netp-320-fp32"  # what auto runs where no person is, for still images on the CPU
 UNION = "auto+touching-salient"
 # a benchmark-only row: where auto finds no face, standing people found by HOG and cut out by the person model on a
-# crop around each (u2live.person_crops), auto's mask where none is found
+# crop around each (person_crops.py), auto's mask where none is found
 WALKERS = "auto+walker-crops"
 FRAMINGS = {"call": "Call framing (head and shoulders, waist up: real photos and video frames, as they are and "
                     "composited)",
@@ -281,7 +281,7 @@ def markdown(summaries: dict, skipped: dict, info: dict) -> str:
         lines += ["", (f"`{WALKERS}` is a benchmark-only row: where `auto` finds no face, OpenCV's HOG people detector "
                        "proposes standing people, the person model runs on a portrait crop around each (kept where "
                        "its mask looks like one standing person, then re-centred on it and run again) and the crop "
-                       "masks are pasted back (`u2live/person_crops.py`); `auto`'s own mask where none is found.")]
+                       "masks are pasted back (`benchmarks/person_crops.py`); `auto`'s own mask where none is found.")]
     if skipped:
         lines += ["", "Skipped rows (not available here yet):", ""]
         lines += [f"- {name}: {why}" for name, why in skipped.items()]
@@ -342,7 +342,7 @@ def walker_row(model, results: dict, pictures: list[dict]) -> list[dict] | None:
     """The benchmark-only ``WALKERS`` row, from the loaded ``auto`` model and its results."""
     if model is None or "auto" not in results:
         return None
-    from u2live.person_crops import find_walkers, paste
+    from person_crops import find_walkers, paste
     from u2live.preprocess import resize_mask, to_uint8
 
     auto, out = model.segmenter, []

@@ -1,5 +1,6 @@
-"""Small standing people (u2live/person_crops.py): found by HOG, cut out by the person model on a crop around each;
-nothing found where nobody stands."""
+"""Small standing people (benchmarks/person_crops.py, the people benchmark's `auto+walker-crops` row): found by
+HOG, cut out by the person model on a crop around each; nothing found where nobody stands."""
+import sys
 from pathlib import Path
 
 import av
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 
 from u2live import backends
-from u2live.person_crops import find_walkers, paste
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from person_crops import find_walkers, paste  # noqa: E402
 
 PEOPLE = Path(__file__).resolve().parents[1] / "benchmarks" / "people"
 

@@ -1,4 +1,6 @@
-"""Small whole people found by a detector and cut out by the person model on a crop around each.
+"""Small whole people found by a detector and cut out by the person model on a crop around each: the people
+benchmark's ``auto+walker-crops`` row (``benchmarks/people.py``), not part of ``--model auto`` yet (a search costs
+about ten face looks, and at vtest.avi's own size it finds few of its walkers).
 
 The person model (:mod:`u2live.selfie_model`) squeezes the whole picture into 256x256: a walker 100 px tall in a
 320x240 frame, or anyone far from the camera, is a few dozen pixels of its input and comes out in pieces. Where no
