@@ -37,17 +37,15 @@ def to_model_input(images: Sequence[np.ndarray], size: int, scheme: str = "u2net
 
 
 def to_model_input_tensor(images: torch.Tensor, size: int, scheme: str = "u2net") -> torch.Tensor:
-    """The same preprocessing in torch, on whatever device ``images`` lives (the GPU frame path).
+    """The same preprocessing in torch, on whatever device ``images`` lives (the GPU frame path; frames on the CPU
+    are numpy and take :func:`to_model_input`, whose OpenCV kernels took ~2 ms a 720x528 frame on the 2-core EPYC
+    where torch's took ~35).
 
     ``images``: [N, H, W, 3] uint8 RGB. Returns [N, 3, size, size] float32 on the same device. Bilinear without
-    antialiasing, like ``cv2.INTER_LINEAR``. CPU tensors take :func:`to_model_input` (OpenCV's kernels; torch's
-    took ~35 ms a 720x528 frame beside the model on the 2-core EPYC, OpenCV ~2 ms).
+    antialiasing, like ``cv2.INTER_LINEAR``.
     """
-    import torch
     import torch.nn.functional as F
 
-    if images.device.type == "cpu":
-        return torch.from_numpy(to_model_input(list(images.numpy()), size, scheme))
     x = images.permute(0, 3, 1, 2).float()  # [N, 3, H, W]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     if scheme == "unit":
