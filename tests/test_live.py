@@ -62,7 +62,7 @@ class RecordingSmoother:
     def __init__(self):
         self.real, self.seen = make_smoother("ema"), []
 
-    def update(self, mask, pts, image=None):
+    def update(self, mask, pts, image=None, flow=None):
         self.seen.append(pts)
         return self.real.update(mask, pts, image=image)
 
@@ -159,7 +159,7 @@ def test_ctrl_c_in_the_main_thread_closes_everything(clip, segmenter):
 class SizeRecordingSmoother(RecordingSmoother):
     """The real smoother, recording the size of each mask it is given."""
 
-    def update(self, mask, pts, image=None):
+    def update(self, mask, pts, image=None, flow=None):
         self.seen.append(mask.shape[-1])
         return self.real.update(mask, pts, image=image)
 
@@ -359,3 +359,35 @@ def test_webcam_reports_how_it_kept_up(clip, tmp_path, sync):
     assert summary.startswith("u2live: ") and " frames in " in summary
     if sync:
         assert "mask age p50 0 ms, p99 0 ms" in live
+
+
+def test_the_temporal_state_takes_the_carriers_flow_for_a_pair_of_frames_already_shown(megamind):
+    """Issue 22: one flow per live frame. A mask made on frame 101 comes while the carrier holds frame 100's and
+    has shown 101 with it: the temporal state's step 100 -> 101 takes that flow (at the carrier's resolution,
+    shrunk to its own) instead of computing a second one, and holds what it holds with its own flow, within a
+    small difference (the two flows differ by their resolution)."""
+    import av
+
+    from u2live.temporal import MotionSmoother
+
+    with av.open(str(megamind)) as clip:
+        pictures = [f.to_ndarray(format="rgb24") for i, f in zip(range(103), clip.decode(video=0)) if i >= 99]
+    with backends.create("cpu", model="u2netp", size=160, precision="int8", log=lambda line: None) as model:
+        masks = model.predict_frames(np.stack(pictures))
+    frames = [Frame(picture, (99 + i) / 24, 99 + i) for i, picture in enumerate(pictures)]
+    carrier, own, shared = MaskCarrier(), MotionSmoother(), MotionSmoother()
+    for step in range(1, len(frames)):
+        before, now = frames[step - 1], frames[step]
+        if step == 1:
+            held = [s.update(masks[0], before.pts, image=before.image) for s in (own, shared)][1]
+            carrier.hold(held, before)
+        carrier.to(now)  # shown with the held mask: the flow before -> now is computed here
+        flow = carrier.motion_to(now)
+        assert flow is not None and carrier.motion_to(Frame(now.image, 0.0, 999)) is None
+        shared.flow.flow = lambda *args, **kwargs: pytest.fail("the temporal state computed a second flow")
+        held = shared.update(masks[step], now.pts, image=now.image, flow=flow)
+        expected = own.update(masks[step], now.pts, image=now.image)
+        diff = np.abs(held - expected)
+        assert diff.mean() <= 0.005 and (diff > 0.1).mean() <= 0.01, (step, diff.mean(), (diff > 0.1).mean())
+        carrier.hold(held, now)
+        assert carrier.motion_to(now) is None  # a new mask's frame: the flows from the old one are gone

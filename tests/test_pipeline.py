@@ -57,7 +57,7 @@ class FailingSmoother:
     def __init__(self, fail_at: int, error: BaseException):
         self.fail_at, self.error, self.seen = fail_at, error, 0
 
-    def update(self, mask, pts, image=None):
+    def update(self, mask, pts, image=None, flow=None):
         if self.seen == self.fail_at:
             raise self.error
         self.seen += 1

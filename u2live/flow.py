@@ -63,6 +63,21 @@ class Flow:
     def shape(self) -> tuple[int, int]:
         return self.backward.shape[:2]
 
+    def at(self, shape: tuple[int, int]) -> Flow:
+        """The same motion at another working resolution ``shape`` [h, w], for a user at that resolution (the live
+        path's temporal state takes the flow the carrier computed for the same pair of frames): the field shrunk by
+        area averaging with its vectors scaled, ``valid`` by nearest, ``change`` by area averaging. Always a copy
+        (the temporal state edits the field in place)."""
+        h, w = shape
+        if (h, w) == self.shape:
+            return Flow(self.backward.copy(), None, self.valid.copy(), self.change.copy(), self.scene_cut)
+        size = (w, h)
+        scale = np.float32([w / self.shape[1], h / self.shape[0]])
+        backward = cv2.resize(self.backward, size, interpolation=cv2.INTER_AREA) * scale
+        valid = cv2.resize(self.valid.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
+        change = cv2.resize(self.change, size, interpolation=cv2.INTER_AREA)
+        return Flow(backward=backward, forward=None, valid=valid, change=change, scene_cut=self.scene_cut)
+
     def warp(self, mask):
         """A mask aligned with frame ``a`` -> the same mask carried to frame ``b``: same shape, type and device.
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from .adaptive import AdaptiveSegmenter
 from .backends import graph_build
 from .backends.base import Segmenter
-from .flow import DEFAULT_SIZE, FlowEstimator
+from .flow import DEFAULT_SIZE, Flow, FlowEstimator
 from .frame import Frame
 from .handoff import POLL_SECONDS
 from .kernels import CpuKernels
@@ -179,27 +179,46 @@ def below_the_picture(make: Callable[[], object]):
     return done["result"]
 
 
+#: flows the carrier keeps, from its mask's frame to the frames it showed last: the next mask is made on one of the
+#: few newest frames offered, and its temporal step needs the motion to it (:meth:`MaskCarrier.motion_to`)
+KEPT_FLOWS = 8
+
+
 class MaskCarrier:
     """The newest (smoothed) mask and the frame it was computed on. ``to(frame)`` carries it to a later frame along
     the optical flow between the two frames; as it is when warping is off, on its own frame, or after a scene cut
-    (nothing in the old frame tells where the new one's subject is)."""
+    (nothing in the old frame tells where the new one's subject is).
+
+    The flows it computed stay until the next mask (the last KEPT_FLOWS): when that mask comes, made on a frame
+    already shown, the temporal state's step needs the motion from this mask's frame to that one, the very pair of
+    frames computed then (:meth:`motion_to`), so each live frame costs one flow, not two (when masks come at the
+    camera's rate, nearly every step)."""
 
     def __init__(self, *, warp: bool = True, flow_size: int = DEFAULT_SIZE):
         self.flow = FlowEstimator(flow_size) if warp else None
         self.mask = None  # [S, S], where the frames are
         self.made_on: Frame | None = None
         self._gray = None  # made_on's picture, prepared for the flow
+        self._flows: dict[int, Flow] = {}  # frame index -> the flow from made_on to it
 
     def hold(self, mask, frame: Frame) -> None:
         self.mask, self.made_on = mask, frame
         self._gray = self.flow.prepare(frame.image) if self.flow is not None else None
+        self._flows = {}
 
     def to(self, frame: Frame):
         if self.flow is None or frame.index == self.made_on.index:
             return self.mask
         # no forward-backward check: where the flow is unsure there is no better mask to take anyway
         flow = self.flow.flow(self._gray, frame.image, check=False)
+        self._flows[frame.index] = flow
+        if len(self._flows) > KEPT_FLOWS:
+            del self._flows[next(iter(self._flows))]  # the oldest
         return self.mask if flow.scene_cut else flow.warp(self.mask)
+
+    def motion_to(self, frame: Frame) -> Flow | None:
+        """The flow from the held mask's frame to ``frame``, if it was computed showing ``frame``; else None."""
+        return self._flows.get(frame.index)
 
 
 def run_live(source, segmenter: Segmenter, stages: Stages, sinks: Sequence, *, warp: bool = True,
@@ -244,8 +263,9 @@ def _render_every_frame(source, worker: MaskWorker, stages: Stages, writer: Writ
         fresh = worker.take(wait=carrier.mask is None)
         if fresh is not None:
             stats.masks_made()  # counted when taken: the refresh rate of the masks shown
-            made_on, image, mask = fresh
-            carrier.hold(stages.smooth(image, mask, made_on.pts, stats), made_on)
+            made_on, image, mask = fresh  # the temporal state steps from the held mask's frame to made_on:
+            shared = carrier.motion_to(made_on)  # a pair of frames the carrier may have computed already
+            carrier.hold(stages.smooth(image, mask, made_on.pts, stats, flow=shared), made_on)
         if carrier.mask is None:  # stopped before the first mask
             return
         with stats.stage("warp"):

@@ -96,12 +96,12 @@ class Stages:
             pictures = [self._draw(batch.images[i], alphas[i], f.pts) for i, f in enumerate(frames)]
         return kernels.download(kernels.stack(pictures))
 
-    def smooth(self, image, mask, pts: float, stats: PipelineStats):
+    def smooth(self, image, mask, pts: float, stats: PipelineStats, flow=None):
         """The temporal smoother's answer for the model's ``mask`` of ``image`` at ``pts`` (the mask itself when
-        smoothing is off)."""
+        smoothing is off); ``flow``: the motion since the smoother's last frame, where already computed."""
         with stats.stage("smoothing"):
             if self.smoother is not None:
-                mask = self.smoother.update(mask, pts, image=image)
+                mask = self.smoother.update(mask, pts, image=image, flow=flow)
         return mask
 
     def picture(self, image, mask, pts: float, stats: PipelineStats) -> np.ndarray:

@@ -34,8 +34,10 @@ class Smoother(Protocol):
     (:mod:`u2live.kernels`); ``image`` may be the frame's host picture (numpy) while the mask is on a GPU: the GPU
     pipeline hands each smoother that."""
 
-    def update(self, mask, pts: float, image=None):
-        """The smoothed [S, S] mask for the model's ``mask`` of the frame ``image`` at ``pts`` seconds."""
+    def update(self, mask, pts: float, image=None, flow=None):
+        """The smoothed [S, S] mask for the model's ``mask`` of the frame ``image`` at ``pts`` seconds. ``flow``
+        (a :class:`u2live.flow.Flow`): the motion from the last update's frame to this one where it was already
+        computed (the live path's carrier), for a smoother that follows the motion; others ignore it."""
 
     def reset(self) -> None:
         """Forget the past (a new scene or a new run)."""
@@ -65,9 +67,9 @@ class EmaSmoother:
         self.state = None
         self.pts = None
 
-    def update(self, mask, pts: float, image=None):
+    def update(self, mask, pts: float, image=None, flow=None):
         """``mask`` [h, w] float32 in [0, 1] at time ``pts`` (seconds) -> the smoothed [h, w] float32 mask.
-        ``image`` (the frame) is not needed here: accepted so every smoother is called alike."""
+        ``image`` (the frame) and ``flow`` are not needed here: accepted so every smoother is called alike."""
         if not self._continues(mask, pts):
             self.state, self.pts = mask * 1.0, float(pts)  # a copy: the caller may reuse its mask's memory
             return self.state

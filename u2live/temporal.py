@@ -94,14 +94,15 @@ class MotionSmoother:
         self.gray: np.ndarray | None = None  # [h, w] uint8, the last frame prepared for the flow
         self.pts: float | None = None
 
-    def update(self, mask, pts: float, image=None):
-        """The held mask for this frame (see the class docstring)."""
+    def update(self, mask, pts: float, image=None, flow: Flow | None = None):
+        """The held mask for this frame (see the class docstring). ``flow``: the motion from the last update's frame
+        to this one, already computed (the live carrier's, at its own resolution), taken instead of a flow here."""
         model = to_host(mask)
         gray = None if image is None else self.flow.prepare(image)
         # bilinear: 6x cheaper than area averaging at this non-integer ratio, and only the evidence sees it
         small = None if gray is None else cv2.resize(model, gray.shape[::-1], interpolation=cv2.INTER_LINEAR)
         if self._continues(model, gray, float(pts)):
-            self._step(model, small, gray, min(float(pts) - self.pts, MAX_STEP))
+            self._step(model, small, gray, min(float(pts) - self.pts, MAX_STEP), flow)
         else:
             self._start_afresh(model, small)
         self.gray, self.pts = gray, float(pts)
@@ -111,9 +112,9 @@ class MotionSmoother:
         return (self.output is not None and gray is not None and self.gray is not None and pts > self.pts
                 and self.output.shape == model.shape and self.gray.shape == gray.shape)
 
-    def _step(self, model: np.ndarray, small: np.ndarray, gray: np.ndarray, dt: float) -> None:
+    def _step(self, model: np.ndarray, small: np.ndarray, gray: np.ndarray, dt: float, given: Flow | None) -> None:
         """Carries the state to this frame and blends in the model; a scene cut starts afresh."""
-        motion = self.motion(self.gray, gray)
+        motion = self.motion(self.gray, gray, given=given)
         if motion is None:
             self._start_afresh(model, small)
             return
@@ -130,13 +131,15 @@ class MotionSmoother:
         self.output = _blend(model, motion.flow.warp(self.output), fields)
         self.belief, self.side = belief, side
 
-    def motion(self, previous_gray: np.ndarray, gray: np.ndarray, flow: FlowEstimator | None = None) -> Motion | None:
+    def motion(self, previous_gray: np.ndarray, gray: np.ndarray, flow: FlowEstimator | None = None, *,
+               given: Flow | None = None) -> Motion | None:
         """What the two prepared frames alone say (no mask needed: a GPU pipeline computes it ahead, beside the
-        model); None at a scene cut. ``flow``: another thread's estimator (DIS is not shared across threads)."""
+        model); None at a scene cut. ``flow``: another thread's estimator (DIS is not shared across threads);
+        ``given``: the flow between the two frames, already computed at any resolution."""
         # No forward-backward check: on Megamind 0-119 it changed no figure (warping error 0.0070 with, 0.0069
         # without), it costs a second flow, and on foliage (tree.avi) it marks most pixels occluded, which resets
         # their hysteresis every frame. An occluded pixel's picture changes, so the model's answer is taken anyway.
-        flow = (flow or self.flow).flow(previous_gray, gray, check=False)
+        flow = given.at(gray.shape) if given is not None else (flow or self.flow).flow(previous_gray, gray, check=False)
         if flow.scene_cut:
             return None
         # Where the picture did not change and the flow is sub-pixel, nothing moved: no resampling there, so flow

@@ -75,8 +75,9 @@ class TorchMotionSmoother:
             self._local.flow = FlowEstimator(self.host.flow.size, preset=self.host.flow.preset)
         return gray, before[0], self.host.motion(previous, gray, self._local.flow)
 
-    def update(self, mask: torch.Tensor, pts: float, image: np.ndarray | None = None) -> torch.Tensor:
-        """The held mask for this frame (see :class:`u2live.temporal.MotionSmoother`)."""
+    def update(self, mask: torch.Tensor, pts: float, image: np.ndarray | None = None, flow=None) -> torch.Tensor:
+        """The held mask for this frame (see :class:`u2live.temporal.MotionSmoother`). ``flow`` is not taken: the
+        motion comes from the look-ahead threads, or is computed here."""
         model = mask.float()
         gray, motion = self._motion_for(image)
         small = None if gray is None else _resize(model, gray.shape)
