@@ -16,7 +16,7 @@ every row with the machine read from the machine.
 - live: ``u2live webcam`` at its defaults on a 1280x720 30 fps Megamind file paced as a camera
   (``live_camera.live_run``): share of the camera's frames delivered, mask refresh rate, latency.
 
-Results: ``benchmarks/results/core-before-after.{json,md}``.
+Results: ``benchmarks/results/core-before-after.{json,md}`` (``--out`` another name).
 """
 from __future__ import annotations
 
@@ -101,7 +101,8 @@ def child_live(work: Path) -> dict:
     row = live_run(clip, work / "live.mp4", sync=False, background="blur")
     keep = ("delivered_fps", "camera_fps", "delivered_share", "mask_hz", "latency_ms_p50", "latency_ms_p99",
             "mask_age_ms_p50", "backend")
-    return {k: row.get(k) for k in keep}
+    main_loop = row["cores_by_thread"].get("main loop (flow, render)")  # cores the picture's thread used
+    return {**{k: row.get(k) for k in keep}, "main_loop_cores": main_loop}
 
 
 def child(measure: str, code: Path, work: Path, name: str) -> None:
@@ -150,7 +151,7 @@ def masks_for(work: Path) -> None:
 
 
 def markdown(report: dict) -> str:
-    lines = ["# The frame core before and after (issue 22), side by side", "", f"Machine: {report['machine']}; "
+    lines = [f"# {report['title']}", "", f"Machine: {report['machine']}; "
              f"before: `{report['before']}`, after: `{report['after']}`.", "",
              "| round | measure | code | figure | load before, after |", "| ---: | --- | --- | --- | --- |"]
     for row in report["rows"]:
@@ -160,7 +161,7 @@ def markdown(report: dict) -> str:
             figure = f"{row['frames']} frames in {row['wall_s']} s: {row['fps']} FPS"
         else:
             figure = (f"{row['delivered_share']} of the camera's frames, masks {row['mask_hz']} Hz, latency p50 "
-                      f"{row['latency_ms_p50']} ms ({row['backend']})")
+                      f"{row['latency_ms_p50']} ms, main loop {row.get('main_loop_cores')} cores ({row['backend']})")
         lines.append(f"| {row['round']} | {row['measure']} | {row['code']} | {figure} | "
                      f"{row['load_before']:.1f}, {row['load_after']:.1f} |")
     lines += ["", "Ratios after / before (mean over rounds):", ""]
@@ -175,6 +176,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--skip", choices=["render", "offline", "live"], action="append", default=[])
+    parser.add_argument("--out", default="core-before-after", help="results name under benchmarks/results/")
+    parser.add_argument("--title", default="The frame core before and after (issue 22), side by side")
     parser.add_argument("--child", choices=["render", "offline", "live"])
     parser.add_argument("--code", type=Path)
     parser.add_argument("--work", type=Path)
@@ -213,8 +216,9 @@ def main() -> None:
         mean = {n: np.mean([r[key[measure]] for r in report["rows"] if r["measure"] == measure and r["code"] == n])
                 for n in sides}
         report["ratios"][f"{measure} {key[measure]}"] = float(mean["after"] / mean["before"])
-    (RESULTS / "core-before-after.json").write_text(json.dumps(report, indent=2) + "\n")
-    (RESULTS / "core-before-after.md").write_text(markdown(report))
+    report["title"] = args.title
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.out}.md").write_text(markdown(report))
     print(markdown(report))
 
 
