@@ -74,9 +74,9 @@ class Flow:
         size = (w, h)
         scale = np.float32([w / self.shape[1], h / self.shape[0]])
         backward = cv2.resize(self.backward, size, interpolation=cv2.INTER_AREA) * scale
-        valid = cv2.resize(self.valid.view(np.uint8), size, interpolation=cv2.INTER_NEAREST).view(bool)
-        change = cv2.resize(self.change, size, interpolation=cv2.INTER_AREA)
-        return Flow(backward=backward, forward=None, valid=valid, change=change, scene_cut=self.scene_cut)
+        change = cv2.resize(self.change, size, interpolation=cv2.INTER_AREA)  # stays uint8, as the state needs
+        return Flow(backward=backward, forward=None, valid=self.resize(self.valid, shape), change=change,
+                    scene_cut=self.scene_cut)
 
     def warp(self, mask):
         """A mask aligned with frame ``a`` -> the same mask carried to frame ``b``: same shape, type and device.
