@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
 from .backgrounds import blur_background
 from .compositor import composite, matte, rgba
 from .refine import refine_mask
+
+if TYPE_CHECKING:
+    from .kernels_torch import TorchKernels
 
 
 class Ready:
@@ -81,9 +85,11 @@ class CpuKernels:
 
 
 CPU = CpuKernels()
+#: either implementation, for annotations
+Kernels = Union[CpuKernels, "TorchKernels"]
 
 
-def kernels_for(device) -> CpuKernels:
+def kernels_for(device) -> Kernels:
     """The kernels for frames on ``device`` (None, ``"cpu"``, a CUDA device or its name): chosen once per run."""
     if device is None or str(device) == "cpu":
         return CPU

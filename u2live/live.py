@@ -32,7 +32,7 @@ from .backends.base import Segmenter
 from .flow import DEFAULT_SIZE, Flow, FlowEstimator
 from .frame import Frame
 from .handoff import POLL_SECONDS
-from .kernels import CpuKernels
+from .kernels import Kernels
 from .pipeline import Stages
 from .runner import DRAIN_SECONDS, Writer, batches, run_with_writer
 from .stats import PipelineStats
@@ -42,7 +42,7 @@ class MaskWorker:
     """The segmentation thread: whenever free, runs the model on the newest frame offered and publishes the mask
     with that frame. ``offer`` never blocks; ``take`` returns the newest mask not taken yet, if any."""
 
-    def __init__(self, segmenter: Segmenter, kernels: CpuKernels, stats: PipelineStats, stop: threading.Event):
+    def __init__(self, segmenter: Segmenter, kernels: Kernels, stats: PipelineStats, stop: threading.Event):
         self.segmenter, self.kernels = segmenter, kernels
         self.stats = stats
         self.stop = stop  # the run's: set by anyone, the worker ends
