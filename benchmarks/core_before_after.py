@@ -32,15 +32,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from live_camera import DATA, REPO, RESULTS, loadavg  # this folder is first on sys.path: the script's own
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / ".cache/opencv-doc/usr/share/doc/opencv-doc/examples/data"
-RESULTS = REPO / "benchmarks" / "results"
 FIRST, COUNT, SIZE = 90, 60, (1280, 720)
-
-
-def loadavg() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def clip_frames() -> list[np.ndarray]:
@@ -106,10 +100,7 @@ def child_live(work: Path) -> dict:
 
 
 def child(measure: str, code: Path, work: Path, name: str) -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))  # live_camera: it puts this repository first, so code goes after
-    import live_camera  # noqa: F401
-
-    sys.path.insert(0, str(code))
+    sys.path.insert(0, str(code))  # before live_camera's (imported above), which put this repository first
     import u2live
 
     assert Path(u2live.__file__).resolve().is_relative_to(code.resolve()), u2live.__file__
