@@ -211,3 +211,31 @@ def _build_catching(errors: list) -> None:
         graph_build.build("u2netp", None, 384, "fp32", log=lambda line: None)
     except Exception as err:  # noqa: BLE001 - the test looks at what it was
         errors.append(err)
+
+
+def test_a_build_cancel_all_ended_is_stopped_whatever_the_child_says_on_its_way_out():
+    """SIGTERM can reach the build child inside an import, where Python turns its handler's SystemExit into another
+    error (seen once in torch's: "RuntimeError: Error calling __set_name__"), and the child reports a failed build.
+    A child that :func:`graph_build.cancel_all` ended is stopped all the same. The child here is a stand-in program
+    that answers SIGTERM exactly so, on its protocol's stdout."""
+    code = ("import signal, sys, time\n"
+            "def said(*_):\n"
+            "    print('error BackendError building the graph failed: RuntimeError: Error calling __set_name__',"
+            " flush=True)\n"
+            "    sys.exit(143)\n"
+            "signal.signal(signal.SIGTERM, said)\n"
+            "print('log started', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    with graph_build._lock:
+        graph_build._children.add(child)
+    canceller = threading.Thread(target=graph_build.cancel_all)
+    try:
+        with pytest.raises(graph_build.BuildStopped, match="was stopped"):
+            graph_build._follow(child, lambda line: canceller.start(), "a stand-in graph")
+    finally:
+        canceller.join()
+        graph_build._end(child)
+        with graph_build._lock:
+            graph_build._children.discard(child)
+            graph_build._stopped.discard(child)

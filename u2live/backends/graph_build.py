@@ -32,6 +32,7 @@ class BuildStopped(errors.U2LiveError, RuntimeError):
 #: how long an ended child gets to remove its temporary file before it is killed
 GRACE_SECONDS = 0.1
 _children: set[subprocess.Popen] = set()
+_stopped: set[subprocess.Popen] = set()  # children that cancel_all ended: stopped, whatever they said on the way out
 _lock = threading.Lock()
 
 
@@ -49,6 +50,7 @@ def build(model: str, weights, size: int, precision: str, *, log) -> Path:
         _end(child)  # at once after Ctrl-C; a finished child is only reaped
         with _lock:
             _children.discard(child)
+            _stopped.discard(child)
 
 
 def cancel_all() -> None:
@@ -56,6 +58,7 @@ def cancel_all() -> None:
     or the end of a live run while its worker builds the next size's graph."""
     with _lock:
         children = list(_children)
+        _stopped.update(children)
     for child in children:
         _end(child)
 
@@ -73,6 +76,10 @@ def _follow(child: subprocess.Popen, log, what: str) -> Path:
     code = child.wait()
     if graph is not None:
         return graph
+    if child in _stopped:
+        # SIGTERM may land inside an import, where Python turns the handler's SystemExit into another error (in
+        # torch's, "RuntimeError: Error calling __set_name__"), which the child then reports as a failed build
+        raise BuildStopped(f"building {what} was stopped")
     if error:
         name, _, message = error.partition(" ")
         kind = getattr(errors, name, None)
