@@ -71,9 +71,8 @@ LATER_ROWS = [Row("selfie"), Row("selfie", 256), Row("auto")]
 # a benchmark-only row (not a model): auto's mask extended by the salient regions of this row that overlap it
 UNION_SALIENT = "u2netp-320-fp32"  # what auto runs where no person is, for still images on the CPU
 UNION = "auto+touching-salient"
-# a benchmark-only row: where auto finds no face, standing people found by HOG and cut out by the person model on a
-# crop around each (person_crops.py), auto's mask where none is found
-WALKERS = "auto+walker-crops"
+# a benchmark-only row: auto without its search for standing people (u2live/walkers.py): U2-Net† wherever no face is
+FACES_ONLY = "auto-faces-only"
 FRAMINGS = {"call": "Call framing (head and shoulders, waist up: real photos and video frames, as they are and "
                     "composited)",
             "upper-body": "Upper body (the Tux Paint firemen cropped to head and chest)",
@@ -277,11 +276,11 @@ def markdown(summaries: dict, skipped: dict, info: dict) -> str:
         lines += ["", (f"`{UNION}` is not a model: a benchmark-only row, `auto`'s mask extended by the regions of "
                        f"`{UNION_SALIENT}`'s mask (at 0.5) that overlap it, as issue 23 suggests for keeping what a "
                        "person holds; `auto` itself does not do this.")]
-    if WALKERS in summaries:
-        lines += ["", (f"`{WALKERS}` is a benchmark-only row: where `auto` finds no face, OpenCV's HOG people detector "
-                       "proposes standing people, the person model runs on a portrait crop around each (kept where "
-                       "its mask looks like one standing person, then re-centred on it and run again) and the crop "
-                       "masks are pasted back (`benchmarks/person_crops.py`); `auto`'s own mask where none is found.")]
+    if FACES_ONLY in summaries:
+        lines += ["", (f"`{FACES_ONLY}` is a benchmark-only row: `auto` without its search for standing people "
+                       "(`u2live/walkers.py`: where no face is found, OpenCV's HOG people detector proposes standing "
+                       "people and the person model runs on a portrait crop around each), so U2-Net†'s mask "
+                       "wherever no face is found: `auto` as it was before that search.")]
     if skipped:
         lines += ["", "Skipped rows (not available here yet):", ""]
         lines += [f"- {name}: {why}" for name, why in skipped.items()]
@@ -338,24 +337,15 @@ def union_row(results: dict, pictures: list[dict]) -> list[dict] | None:
     return out
 
 
-def walker_row(model, results: dict, pictures: list[dict]) -> list[dict] | None:
-    """The benchmark-only ``WALKERS`` row, from the loaded ``auto`` model and its results."""
-    if model is None or "auto" not in results:
+def faces_only_row(model, pictures: list[dict]) -> list[dict] | None:
+    """The benchmark-only ``FACES_ONLY`` row, from the loaded ``auto`` model."""
+    if model is None:
         return None
-    from person_crops import find_walkers, paste
-    from u2live.preprocess import resize_mask, to_uint8
-
-    auto, out = model.segmenter, []
-    person = auto.person_segmenter
-    for picture, result in zip(pictures, results["auto"]):
-        rgb, mask = picture["rgb"], result["mask"]
-        walkers = [] if auto.person_in(rgb, person.predict([rgb])[0]) else find_walkers(rgb, person.predict)
-        if walkers:
-            pasted = paste(rgb.shape[:2], walkers, person.size)
-            mask = to_uint8(resize_mask(pasted, *rgb.shape[:2]))
-        out.append({**{k: result[k] for k in ("name", "case", "framing")}, **scores(mask, picture["truth"]),
-                    "mask": mask})
-    return out
+    tracker, model.segmenter.walkers = model.segmenter.walkers, None
+    try:
+        return run_row(model, pictures)
+    finally:
+        model.segmenter.walkers = tracker
 
 
 def write(results: dict, skipped: dict, pictures: list[dict], info: dict, out: Path) -> None:
@@ -396,9 +386,9 @@ def main(argv=None) -> int:
     union = union_row(results, pictures)
     if union is not None:
         results[UNION] = union
-    walkers = walker_row(models.get("auto"), results, pictures)
-    if walkers is not None:
-        results[WALKERS] = walkers
+    faces_only = faces_only_row(models.get("auto"), pictures)
+    if faces_only is not None:
+        results[FACES_ONLY] = faces_only
     info["load_after"] = loadavg()
     write(results, skipped, pictures, info, args.out)
     return 0

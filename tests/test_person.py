@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from u2live import backends
-from u2live.person import ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, PresenceGate, faces_on_person
+from u2live.person import (ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, NOBODY, PERSON, WALKERS, PresenceGate,
+                           faces_on_person)
 
 
 def decisions(seen):
@@ -15,18 +16,28 @@ def decisions(seen):
 
 
 def test_the_first_look_decides_at_once():
-    assert decisions([True]) == [True] and decisions([False]) == [False]
+    assert all(decisions([state]) == [state] for state in (PERSON, WALKERS, NOBODY))
 
 
 def test_a_person_counts_only_after_enough_looks_in_a_row():
-    looks = [False] + [True] * (ENTER_FRAMES - 1) + [False] + [True] * ENTER_FRAMES
-    assert decisions(looks) == [False] * (2 * ENTER_FRAMES) + [True]
+    looks = [NOBODY] + [PERSON] * (ENTER_FRAMES - 1) + [NOBODY] + [PERSON] * ENTER_FRAMES
+    assert decisions(looks) == [NOBODY] * (2 * ENTER_FRAMES) + [PERSON]
 
 
 def test_a_brief_loss_of_the_person_keeps_the_person_model():
-    looks = [True] + [False] * (LEAVE_FRAMES - 1) + [True] + [False] * (LEAVE_FRAMES - 1)
-    assert all(decisions(looks))
-    assert decisions(looks + [False])[-1] is False
+    looks = [PERSON] + [NOBODY] * (LEAVE_FRAMES - 1) + [PERSON] + [NOBODY] * (LEAVE_FRAMES - 1)
+    assert decisions(looks) == [PERSON] * len(looks)
+    assert decisions(looks + [NOBODY])[-1] == NOBODY
+
+
+def test_nearer_answers_take_over_soon_farther_ones_late():
+    """Walkers found after nobody turn the decision as soon as a face does; a face lost to walkers (the speaker
+    stepped back) turns it as late as a person lost to nobody; mixed answers count for neither."""
+    assert decisions([NOBODY] + [WALKERS] * ENTER_FRAMES)[-1] == WALKERS
+    assert decisions([WALKERS] + [PERSON] * ENTER_FRAMES)[-1] == PERSON
+    assert decisions([PERSON] + [WALKERS] * (LEAVE_FRAMES - 1))[-1] == PERSON
+    assert decisions([PERSON] + [WALKERS] * LEAVE_FRAMES)[-1] == WALKERS
+    assert decisions([PERSON] + [WALKERS, NOBODY] * LEAVE_FRAMES)[-1] == PERSON
 
 
 def test_a_face_counts_only_on_the_person_models_mask():
@@ -88,13 +99,13 @@ def test_a_person_who_turns_away_stays_while_the_person_model_still_sees_them(me
         frame = next(f.to_ndarray(format="rgb24") for i, f in enumerate(clip.decode(video=0)) if i == 135)
     with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
         auto.person_in = lambda image, mask: False  # no face found from here on
-        auto.gate.person = True
+        auto.gate.state = PERSON
         for _ in range(LEAVE_FRAMES * FACE_EVERY + 1):
             auto.predict_frames(frame[None])
-        assert auto.gate.person is True
+        assert auto.gate.state == PERSON
         for i in range(LEAVE_FRAMES * FACE_EVERY + 1):
             auto.predict_frames(tree_frames[i % len(tree_frames)][None])
-        assert auto.gate.person is False
+        assert auto.gate.state == NOBODY
 
 
 def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, tree_frames, tmp_path, monkeypatch):
@@ -119,13 +130,13 @@ def test_size_auto_sizes_u2netp_alone_and_learns_only_from_its_masks(megamind, t
             live.predict_frames(person_frames[i % len(person_frames)])
             now += 0.1
             assert live.refreshed(now, 0.01) is None
-        assert auto.gate.person is True and live.size == 160 and live.switches == []
+        assert auto.gate.state == PERSON and live.size == 160 and live.switches == []
         moves = []
         for i in range(LEAVE_FRAMES * FACE_EVERY + 45):  # nobody: U2-Net† takes over, 50 masks/s at 160
             live.predict_frames(tree_frames[i % len(tree_frames)][None])
             now += 0.1
             moves.append(live.refreshed(now, 0.02))
-        assert [m for m in moves if m] == [Setting(320, "int8")] and auto.gate.person is False
+        assert [m for m in moves if m] == [Setting(320, "int8")] and auto.gate.state == NOBODY
         assert live.current is auto and auto.person_segmenter is person and auto.faces is faces
         assert auto.salient.size == 320 and live.size == 320 and "u2netp int8 320x320" in live.describe()
         assert live.predict_frames(tree_frames[:1]).shape[-1] == 320
@@ -139,7 +150,7 @@ def test_a_turn_inside_a_batch_gives_each_frame_its_own_networks_mask(megamind):
         frames = np.stack([f.to_ndarray(format="rgb24") for i, f in zip(range(38), clip.decode(video=0)) if i >= 30])
     with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
         auto.person_in = lambda image, mask: True  # a face on every look
-        auto.gate.update(False)  # decided before this batch: nobody
+        auto.gate.update(NOBODY)  # decided before this batch: nobody
         got = auto.predict_frames(frames)
         salient, people = auto.salient.predict_frames(frames), auto.person_segmenter.predict_frames(frames)
     assert isinstance(got, np.ndarray) and got.shape == (8, 160, 160)

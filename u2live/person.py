@@ -31,6 +31,7 @@ from .backends.base import Segmenter, timed_stage
 from .catalog import PERSON_MODELS
 from .errors import BackendError
 from .preprocess import normalise_minmax
+from .walkers import WalkerTracker, find_walkers, paste
 
 #: looks (face detections) in a row that turn the decision: in, after a person is seen in ENTER_FRAMES looks; out,
 #: after none is seen in LEAVE_FRAMES looks (about a second of video at one look in FACE_EVERY frames)
@@ -59,31 +60,48 @@ def faces_on_person(faces, mask: np.ndarray, height: int, width: int) -> int:
     return count
 
 
-class PresenceGate:
-    """Whether the person model's answer is the one to use, decided with hysteresis over consecutive looks.
+#: what a look sees, nearest first: a person facing the camera (the person model on the whole picture), standing
+#: people too small for a face (the person model on a crop around each, :mod:`u2live.walkers`), nobody (U2-Net†)
+PERSON, WALKERS, NOBODY = "person", "walkers", "nobody"
+NEARNESS = {NOBODY: 0, WALKERS: 1, PERSON: 2}
 
-    ``update(seen)`` takes one look's answer (a person seen or not) and returns True (use the person model) or
-    False; ``reason`` says why the last turn happened (for the stderr line), ``turned`` whether this look turned."""
+
+class PresenceGate:
+    """Which answer to use (PERSON, WALKERS or NOBODY), decided with hysteresis over consecutive looks.
+
+    ``update(seen)`` takes one look's answer and returns the decision: a nearer answer (NEARNESS) takes over after
+    ``enter_frames`` looks in a row that give it, a farther one after ``leave_frames``: someone who appears is cut
+    out soon, someone the detector misses for a moment is not dropped. ``reason`` says why the last turn happened
+    (for the stderr line), ``turned`` whether this look turned."""
 
     def __init__(self, *, enter_frames: int = ENTER_FRAMES, leave_frames: int = LEAVE_FRAMES):
         self.enter_frames, self.leave_frames = enter_frames, leave_frames
-        self.person: bool | None = None  # undecided until the first look
+        self.state: str | None = None  # undecided until the first look
         self.turned = False
         self.reason = ""
-        self._run = 0  # looks in a row that disagree with the current decision
+        self._candidate, self._run = None, 0  # the answer of the last looks that disagree, and how many in a row
 
-    def update(self, seen: bool) -> bool:
+    def update(self, seen: str) -> str:
         self.turned = False
-        if self.person is None:
-            self.person, self.turned = bool(seen), True
-            self.reason = f"{'a person' if seen else 'no person'} in the first frame"
-            return self.person
-        self._run = self._run + 1 if bool(seen) != self.person else 0
-        if self._run >= (self.leave_frames if self.person else self.enter_frames):
-            self.person, self._run, self.turned = not self.person, 0, True
-            self.reason = (f"a person seen {self.enter_frames} times in a row" if self.person
-                           else f"no person seen {self.leave_frames} times in a row")
-        return self.person
+        if self.state is None:
+            self.state, self.turned = seen, True
+            self.reason = f"{DESCRIBE[seen]} in the first frame"
+            return self.state
+        if seen == self.state:
+            self._candidate, self._run = None, 0
+            return self.state
+        self._run = self._run + 1 if seen == self._candidate else 1
+        self._candidate = seen
+        nearer = NEARNESS[seen] > NEARNESS[self.state]
+        needed = self.enter_frames if nearer else self.leave_frames
+        if self._run >= needed:
+            self.state, self.turned = seen, True
+            self._candidate, self._run = None, 0
+            self.reason = f"{DESCRIBE[seen]} in {needed} looks in a row"
+        return self.state
+
+
+DESCRIBE = {PERSON: "a person", WALKERS: "standing people and no face", NOBODY: "no person"}
 
 
 class PersonAwareSegmenter(Segmenter):
@@ -92,7 +110,7 @@ class PersonAwareSegmenter(Segmenter):
     is its size (what ``--size`` sets; the person model runs at the size it was trained at). ``remake(size,
     precision)`` loads U2-Net† at another size (:meth:`resize`, for ``--size auto``)."""
 
-    def __init__(self, person: Segmenter, salient: Segmenter, *, log=None, remake=None):
+    def __init__(self, person: Segmenter, salient: Segmenter, *, log=None, remake=None, walkers: bool = True):
         self.person_segmenter, self.salient, self.remake = person, salient, remake
         #: whether U2-Net† (the network ``size`` sizes) made any of the last predict_frames call's masks
         self.ran_at_size = False
@@ -101,6 +119,8 @@ class PersonAwareSegmenter(Segmenter):
         self.model = "auto"
         self.gate = PresenceGate()
         self.frame = 0  # frames seen by predict_frames: one in FACE_EVERY gets a look for a face
+        #: standing people where no face is (None: U2-Net† wherever no face is, the benchmark's faces-only row)
+        self.walkers = WalkerTracker(person.predict) if walkers else None
         from .face_detect import FaceDetector
 
         self.faces = FaceDetector(log=self.log)
@@ -122,47 +142,64 @@ class PersonAwareSegmenter(Segmenter):
         return faces_on_person(faces, mask, *small.shape[:2]) > 0
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Still images, each decided alone: the person model's mask where a person is, else U2-Net†'s, min-max
-        normalised as the authors' test script does (the person model's is a probability already). [N, S, S] when
-        the masks share a size (always for one image), else a list of [S, S] masks."""
+        """Still images, each decided alone: the person model's mask where a face is on it, else the standing people
+        a search finds, else U2-Net†'s mask min-max normalised as the authors' test script does (the person model's
+        is a probability already). [N, S, S] when the masks share a size (always for one image), else a list."""
         people = self.person_segmenter.predict(images)
-        masks = [mask if self.person_in(image, mask) else normalise_minmax(self.salient.predict([image]))[0]
-                 for image, mask in zip(images, people)]
+        masks = [self._still(image, mask) for image, mask in zip(images, people)]
         return np.stack(masks) if len({m.shape for m in masks}) == 1 else masks
 
+    def _still(self, image: np.ndarray, person: np.ndarray) -> np.ndarray:
+        if self.person_in(image, person):
+            return person
+        walkers = find_walkers(image, self.person_segmenter.predict) if self.walkers is not None else []
+        if walkers:
+            return paste(image.shape[:2], walkers, person.shape[-1])
+        return normalise_minmax(self.salient.predict([image]))[0]
+
     def predict_frames(self, images, stats=None):
-        """[N, H, W, 3] uint8 frames of one video, in order -> [N, S, S] masks, the networks chosen by the gate
-        (numpy frames give numpy masks, tensors on a GPU tensors there)."""
+        """[N, H, W, 3] uint8 frames of one video, in order -> [N, S, S] masks, the answer chosen by the gate for
+        each (numpy frames give numpy masks, tensors on a GPU tensors there)."""
         people = self.person_segmenter.predict_frames(images, stats)
         looks = [i for i in range(len(images)) if (self.frame + i) % FACE_EVERY == 0]  # frames that get a look
         with timed_stage(stats, "presence"):  # what the looks need comes down together: one wait on a GPU
             masks = dict(zip(looks, to_host(people[looks]))) if looks else {}
             pictures = dict(zip(looks, _small_rgbs(images[looks]))) if looks else {}
-        use_person = []
+        states, walker_masks = [], {}
         for i in range(len(images)):
+            frame = _Frame(images, i)
+            if self.walkers is not None and self.walkers.walkers:
+                with timed_stage(stats, "walkers"):
+                    self.walkers.follow(frame.rgb())
             if i in masks:
                 with timed_stage(stats, "presence"):
-                    staying = bool(self.gate.person) and float((masks[i] > 0.5).mean()) >= STAY_SHARE
-                    self._decide(staying or self.person_in(pictures[i], masks[i]))
+                    self._decide(self._look(pictures[i], masks[i], frame))
             self.frame += 1
-            use_person.append(bool(self.gate.person))
-        self.ran_at_size = not all(use_person)
-        if all(use_person):
-            return people
-        salient = self.salient.predict_frames(images, stats)
-        if not any(use_person):
-            return salient
-        # a turn inside this batch (rare: once per turn): one network's size for the whole batch, the salient one's
-        size = tuple(salient.shape[-1:-3:-1])  # (width, height)
-        mixed = [cv2.resize(person, size, interpolation=cv2.INTER_LINEAR) if use else to_host(saliency)
-                 for use, person, saliency in zip(use_person, to_host(people), salient)]
-        return like(np.stack(mixed), salient)
+            states.append(self.gate.state)
+            if self.gate.state == WALKERS:
+                walker_masks[i] = self.walkers.mask(images.shape[1:3], people.shape[-1])
+        self.ran_at_size = NOBODY in states
+        salient = self.salient.predict_frames(images, stats) if self.ran_at_size else None
+        return _mixed(states, people, walker_masks, salient)
 
-    def _decide(self, seen: bool) -> None:
-        person = self.gate.update(seen)
+    def _look(self, picture: np.ndarray, person: np.ndarray, frame: _Frame) -> str:
+        """What one look sees: the person model's mask ``person`` of ``frame``, ``picture`` that frame shrunk."""
+        staying = self.gate.state == PERSON and float((person > 0.5).mean()) >= STAY_SHARE
+        if staying or self.person_in(picture, person):
+            if self.walkers is not None:
+                self.walkers.clear()  # the whole picture's mask has them; following crops would cost for nothing
+            return PERSON
+        if self.walkers is None:
+            return NOBODY
+        self.walkers.search(frame.rgb())
+        return WALKERS if self.walkers.walkers else NOBODY
+
+    def _decide(self, seen: str) -> None:
+        state = self.gate.update(seen)
         if self.gate.turned:
-            which = (f"{self.person_segmenter.model} (the person model)" if person
-                     else f"{self.salient.model} (salient objects)")
+            which = {PERSON: f"{self.person_segmenter.model} (the person model)",
+                     WALKERS: f"{self.person_segmenter.model} on a crop around each standing person",
+                     NOBODY: f"{self.salient.model} (salient objects)"}[state]
             self.log(f"u2live: --model auto -> {which}: {self.gate.reason}")
 
     def resize(self, size: int, precision: str) -> None:
@@ -205,6 +242,39 @@ def create_auto(make, *, size: int | None = None, precision: str | None = None, 
         return make(model="u2netp", size=size, precision=precision, weights=weights, **options)
 
     return PersonAwareSegmenter(person, salient, log=log, remake=remake)
+
+
+class _Frame:
+    """Frame ``i`` of a batch, brought to the host as a numpy RGB picture once, when first asked for (the walkers'
+    crops are cut on the host)."""
+
+    def __init__(self, images, i: int):
+        self.images, self.i, self._rgb = images, i, None
+
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = self.images[self.i] if is_numpy(self.images) else to_host(self.images[self.i], np.uint8)
+        return self._rgb
+
+
+def _mixed(states: list[str], people, walker_masks: dict, salient):
+    """Each frame's mask from the answer its state chose: ``people`` (the person model's, [N, S, S] where the frames
+    are), ``walker_masks`` (frame index -> [S, S] numpy), ``salient`` (U2-Net†'s [N, S', S'], None where it did not
+    run). One answer for the whole batch is returned as it is; a mix comes together on the host at one size, the
+    salient one's where U2-Net† ran (a turn inside a batch: rare)."""
+    if all(state == PERSON for state in states):
+        return people
+    if all(state == NOBODY for state in states):
+        return salient
+    if all(state == WALKERS for state in states):
+        return like(np.stack([walker_masks[i] for i in range(len(states))]), people)
+    reference = salient if salient is not None else people
+    size = tuple(reference.shape[-1:-3:-1])  # (width, height)
+    host_people = to_host(people)
+    chosen = [to_host(salient[i]) if state == NOBODY else walker_masks[i] if state == WALKERS else host_people[i]
+              for i, state in enumerate(states)]
+    return like(np.stack([m if m.shape[::-1] == size else cv2.resize(m, size, interpolation=cv2.INTER_LINEAR)
+                          for m in chosen]), reference)
 
 
 def _small_rgbs(images) -> list[np.ndarray]:

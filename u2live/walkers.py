@@ -1,6 +1,5 @@
-"""Small whole people found by a detector and cut out by the person model on a crop around each: the people
-benchmark's ``auto+walker-crops`` row (``benchmarks/people.py``), not part of ``--model auto`` yet (a search costs
-about ten face looks, and at vtest.avi's own size it finds few of its walkers).
+"""Standing people too small for a face to be found: found by a detector, cut out by the person model on a crop
+around each, and followed from frame to frame (``--model auto``'s third answer, :mod:`u2live.person`).
 
 The person model (:mod:`u2live.selfie_model`) squeezes the whole picture into 256x256: a walker 100 px tall in a
 320x240 frame, or anyone far from the camera, is a few dozen pixels of its input and comes out in pieces. Where no
@@ -10,23 +9,31 @@ speaker does at call framing. A proposal counts only where the crop's mask looks
 (:func:`standing_person`): HOG, at the loose threshold that finds small walkers, also fires on text, trees and fur.
 The crop is then re-centred on that mask and run once more (:func:`crop_around`), and the masks are pasted back.
 
+A search costs about ten face looks (HOG's window slides over a pyramid) and misses a walker in many frames, so a
+video searches once per look and :class:`WalkerTracker` follows whoever was found on every frame between: the
+person model on a crop re-centred on each walker's last mask, a few ms a walker.
+
     walkers = find_walkers(rgb, person_model.predict)   # [(crop box, [S, S] mask), ...]; [] where nobody stands
     mask = paste(rgb.shape[:2], walkers, 256)             # [256, 256] float32, the whole picture
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-#: the detector's view: the picture shrunk (or grown) so its longer side is this; HOG's window is 64x128, so a
-#: person about 100 px tall in it is found, which a 320x240 frame's walkers are at 1.6x
-DETECT_SIDE = 384
+#: the detector's view: the picture at its own size, grown to the first side or shrunk to the second. HOG's window
+#: is 64x128, so it finds people from 128 px tall in that view: a small picture is grown so that a walker a third
+#: of its height is found; a large one is shrunk to bound the cost (about 50 ms a search either way, on 2 cores)
+DETECT_SIDES = (384, 768)
 #: HOG's SVM margin: below OpenCV's default 0 to find small, partly hidden walkers; the crop check sorts them out
 HIT_THRESHOLD = -0.5
-WIN_STRIDE = 4  # pixels between windows: 8 misses a third of the walkers
-SCALE = 1.05  # between pyramid levels
+#: (pixels between windows, scale between pyramid levels): a fine search where the view is DETECT_SIDES[0] or
+#: smaller (its walkers are near the window's size: a coarser search misses a third of them), a coarse one on a larger
+#: view, which costs about as much (a quarter of the windows a pixel) and finds walkers 128 px tall and more
+FINE, COARSE = (4, 1.05), (8, 1.1)
 #: the best-scoring proposals that get the person model on their crop (each costs one run, a few ms)
 PROPOSALS = 3
 #: crops are portrait, width / height: a standing person's box widened so their arms and stride fit
@@ -49,17 +56,18 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the picture's pixels (a cro
 Predict = Callable[[list[np.ndarray]], np.ndarray]  # [n] RGB pictures -> [n, S, S] masks in [0, 1]
 
 
-def hog_people(rgb: np.ndarray, side: int = DETECT_SIDE) -> list[tuple[float, float, float, float, float]]:
+def hog_people(rgb: np.ndarray) -> list[tuple[float, float, float, float, float]]:
     """HOG's people in ``rgb`` ([H, W, 3] uint8), each (x0, y0, x1, y1, score) in its pixels, best first."""
     height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    view = cv2.resize(rgb, (max(round(width * scale), 1), max(round(height * scale), 1)),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    scale = min(max(max(height, width), DETECT_SIDES[0]), DETECT_SIDES[1]) / max(height, width)
+    view = rgb if scale == 1 else cv2.resize(rgb, (max(round(width * scale), 1), max(round(height * scale), 1)),
+                                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     hog = _hog()
     if view.shape[0] < hog.winSize[1] or view.shape[1] < hog.winSize[0]:
         return []  # no person fits (and OpenCV 4.14 crashes on a picture smaller than the window)
-    rects, weights = hog.detectMultiScale(view, hitThreshold=HIT_THRESHOLD, winStride=(WIN_STRIDE, WIN_STRIDE),
-                                          padding=(8, 8), scale=SCALE)
+    stride, step = FINE if max(view.shape[:2]) <= DETECT_SIDES[0] else COARSE
+    rects, weights = hog.detectMultiScale(view, hitThreshold=HIT_THRESHOLD, winStride=(stride, stride),
+                                          padding=(8, 8), scale=step)
     found = [(x / scale, y / scale, (x + w) / scale, (y + h) / scale, float(score))
              for (x, y, w, h), score in zip(rects, np.ravel(weights))]
     return sorted(found, key=lambda box: -box[4])
@@ -150,3 +158,62 @@ def paste(shape: tuple[int, int], walkers: list[tuple[Box, np.ndarray]], side: i
     if side is None:
         return out
     return cv2.resize(out, (side, side), interpolation=cv2.INTER_AREA)
+
+
+#: walkers followed at once: each costs one run of the person model a frame
+MAX_WALKERS = 4
+#: a followed walker whose crop stops showing a standing person (another walker in front, a pole) keeps their last
+#: mask for this many frames, then is dropped until a search finds them again
+HOLD_FRAMES = 5
+#: a search's walker is one already followed where their crops overlap by this IoU
+SAME_WALKER_IOU = 0.3
+
+
+@dataclass(frozen=True)
+class Walker:
+    box: Box  # the crop this frame's mask is of
+    mask: np.ndarray  # the person model's [S, S] mask of that crop
+    missed: int = 0  # frames in a row whose crop did not show a standing person (the mask is then the last one)
+
+
+class WalkerTracker:
+    """The walkers of one video: :meth:`search` adds those a search finds, :meth:`follow` moves each to the next
+    frame, :meth:`mask` pastes them into a mask of the whole picture. ``predict`` is the person model's."""
+
+    def __init__(self, predict: Predict):
+        self.predict = predict
+        self.walkers: list[Walker] = []
+
+    def follow(self, rgb: np.ndarray) -> None:
+        """Each walker on ``rgb`` (the next frame): the person model on a crop re-centred on their last mask."""
+        if not self.walkers:
+            return
+        boxes = [crop_around(w.mask, w.box) if w.missed == 0 else w.box for w in self.walkers]
+        followed = []
+        for walker, box, mask in zip(self.walkers, boxes, self.predict([cut(rgb, box) for box in boxes])):
+            if standing_person(mask, box):
+                followed.append(Walker(box, mask))
+            elif walker.missed < HOLD_FRAMES:
+                followed.append(Walker(walker.box, walker.mask, walker.missed + 1))
+        self.walkers = followed
+
+    def search(self, rgb: np.ndarray) -> None:
+        """Adds the walkers a search of ``rgb`` finds that are not followed yet (this frame's, after :meth:`follow`)."""
+        new = [Walker(box, mask) for box, mask in find_walkers(rgb, self.predict)
+               if all(box_iou(box, w.box) < SAME_WALKER_IOU for w in self.walkers)]
+        self.walkers = (self.walkers + new)[:MAX_WALKERS]
+
+    def clear(self) -> None:
+        self.walkers = []
+
+    def mask(self, shape: tuple[int, int], side: int) -> np.ndarray:
+        """The walkers' masks pasted into a [side, side] mask of a picture of ``shape`` (height, width)."""
+        return paste(shape, [(w.box, w.mask) for w in self.walkers], side)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(width, 0) * max(height, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -1,6 +1,5 @@
-"""Small standing people (benchmarks/person_crops.py, the people benchmark's `auto+walker-crops` row): found by
-HOG, cut out by the person model on a crop around each; nothing found where nobody stands."""
-import sys
+"""Small standing people (u2live/walkers.py, `--model auto` where no face is): found by HOG, cut out by the person
+model on a crop around each, followed from frame to frame; nothing found where nobody stands."""
 from pathlib import Path
 
 import av
@@ -9,9 +8,7 @@ import numpy as np
 import pytest
 
 from u2live import backends
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from person_crops import find_walkers, paste  # noqa: E402
+from u2live.walkers import find_walkers, paste
 
 PEOPLE = Path(__file__).resolve().parents[1] / "benchmarks" / "people"
 
