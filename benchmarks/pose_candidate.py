@@ -11,10 +11,10 @@ static_image_mode=True, enable_segmentation=True)`` (its own detector, then the 
 person's rotated box; the segmentation mask comes back at the input's size, empty where no pose is found):
 
 - ``pose-M``: on the whole picture;
-- ``pose-M+hog-crops``: on the portrait crop around each of HOG's best proposals (``person_crops.py``, the
+- ``pose-M+hog-crops``: on the portrait crop around each of HOG's best proposals (``walkers.py``, the
   ``auto+walker-crops`` row's detector), the crops where a pose is found pasted back; the whole picture's answer where
   none is;
-- ``pose-M+walker-crops``: ``person_crops.find_walkers`` with Pose as its person model (its standing-person check
+- ``pose-M+walker-crops``: ``walkers.find_walkers`` with Pose as its person model (its standing-person check
   and second, re-centred crop), pasted back; the whole picture's answer where none passes;
 - ``pose-M+wide-crops``: HOG's proposals with room around the person, grown, a looser detector (see TRUTH_MARGIN);
 - oracles, not methods (a crop around the truth's own box): ``pose-M+truth-crops``, and ``selfie-mp+truth-crops``
@@ -39,13 +39,13 @@ import cv2
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # people.py, and u2live.walkers (numpy and OpenCV only)
 
 import people
-import person_crops
+from u2live import walkers
 
 COMPLEXITY = {"lite": 0, "full": 1, "heavy": 2}
-SIDE = 256  # the crop masks handed to person_crops, as the selfie model's are
+SIDE = 256  # the crop masks handed to walkers, as the selfie model's are
 
 
 def resource_folder(npm: Path) -> Path:
@@ -109,7 +109,7 @@ class PoseMasks:
         return None if found is None else np.clip(found, 0.0, 1.0).astype(np.float32)
 
     def predict(self, images: list[np.ndarray]) -> np.ndarray:
-        """person_crops' Predict: [n, SIDE, SIDE] masks, zero where no pose is found."""
+        """walkers' Predict: [n, SIDE, SIDE] masks, zero where no pose is found."""
         out = np.zeros((len(images), SIDE, SIDE), np.float32)
         for i, image in enumerate(images):
             found = self.mask(image)
@@ -140,7 +140,7 @@ def pasted(models: dict, picture: dict, boxes: list, key: str, upscale: int = 1)
     whole picture's answer where none has one."""
     rgb, kept = picture["rgb"], []
     for box in boxes:
-        crop = person_crops.cut(rgb, box)
+        crop = walkers.cut(rgb, box)
         if upscale > 1:
             crop = cv2.resize(crop, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_CUBIC)
         mask = models[key].mask(crop)
@@ -148,16 +148,16 @@ def pasted(models: dict, picture: dict, boxes: list, key: str, upscale: int = 1)
             kept.append((box, cv2.resize(mask, (SIDE, SIDE), interpolation=cv2.INTER_AREA)))
     if not kept:
         return whole(models, picture)
-    return person_crops.paste(rgb.shape[:2], kept), len(kept)
+    return walkers.paste(rgb.shape[:2], kept), len(kept)
 
 
 def hog_boxes(rgb: np.ndarray, margin: float = 0.0) -> list:
-    return [person_crops.portrait(*found[:4], margin) for found in person_crops.hog_people(rgb)[:person_crops.PROPOSALS]]
+    return [walkers.portrait(*found[:4], margin) for found in walkers.hog_people(rgb)[:walkers.PROPOSALS]]
 
 
 def truth_box(picture: dict, margin: float) -> list:
     ys, xs = np.nonzero(picture["truth"] >= 128)
-    return [person_crops.portrait(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, margin)] if len(xs) else []
+    return [walkers.portrait(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, margin)] if len(xs) else []
 
 
 def hog_crops(models: dict, picture: dict) -> tuple[np.ndarray, int]:
@@ -171,11 +171,11 @@ def wide_crops(models: dict, picture: dict) -> tuple[np.ndarray, int]:
 
 
 def walker_crops(models: dict, picture: dict) -> tuple[np.ndarray, int]:
-    """person_crops.find_walkers with Pose as the person model, pasted back."""
-    walkers = person_crops.find_walkers(picture["rgb"], models["strict"].predict)
-    if not walkers:
+    """walkers.find_walkers with Pose as the person model, pasted back."""
+    found = walkers.find_walkers(picture["rgb"], models["strict"].predict)
+    if not found:
         return whole(models, picture)
-    return person_crops.paste(picture["rgb"].shape[:2], walkers), len(walkers)
+    return walkers.paste(picture["rgb"].shape[:2], found), len(found)
 
 
 def truth_crops(models: dict, picture: dict) -> tuple[np.ndarray, int]:

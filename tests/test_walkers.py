@@ -43,3 +43,27 @@ def test_a_picture_lower_than_the_detectors_window_has_no_walkers(person_model):
     """OpenCV's HOG crashes the process on a picture smaller than its 64x128 window: a banner gets none."""
     banner = np.full((134, 1024, 3), 200, np.uint8)
     assert find_walkers(banner, person_model) == []
+
+
+def test_auto_follows_a_small_walker_through_a_video_and_says_so():
+    """The walker of the first test walking left, 3 px a frame, for 40 frames: no face, so auto searches, turns to
+    standing people after ENTER_FRAMES looks and follows them between searches; from then on every mask keeps 90% of
+    them and under 2% of the clutter (U2-Net†, before the turn, keeps the motorcycle and 10% of the walker)."""
+    from u2live.person import ENTER_FRAMES, FACE_EVERY, WALKERS
+
+    name = "17-vtest-brown-jacket-object"
+    rgb = cv2.cvtColor(cv2.imread(str(PEOPLE / "pictures" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    truth = cv2.imread(str(PEOPLE / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+    shifts = [-3 * i for i in range(40)]
+    frames = np.stack([np.roll(rgb, shift, axis=1) for shift in shifts])
+    lines = []
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lines.append) as auto:
+        masks = np.concatenate([auto.predict_frames(frames[i:i + 4]) for i in range(0, len(frames), 4)])
+    assert [line for line in lines if "--model auto" in line][-1].startswith(
+        "u2live: --model auto -> selfie on a crop around each standing person: standing people and no face")
+    turned = ENTER_FRAMES * FACE_EVERY + 1  # the frame after the look that turned it, at the latest
+    for mask, shift in list(zip(masks, shifts))[turned:]:
+        kept = cv2.resize(mask, rgb.shape[1::-1]) > 0.5
+        person = np.roll(truth, shift, axis=1) >= 128
+        assert (kept & person).sum() / person.sum() >= 0.9 and (kept & ~person).sum() / (~person).sum() < 0.02
+    assert auto.gate.state == WALKERS and len(auto.walkers.walkers) == 1

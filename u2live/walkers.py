@@ -195,13 +195,12 @@ class WalkerTracker:
                 followed.append(Walker(box, mask))
             elif walker.missed < HOLD_FRAMES:
                 followed.append(Walker(walker.box, walker.mask, walker.missed + 1))
-        self.walkers = followed
+        self.walkers = distinct(followed)
 
     def search(self, rgb: np.ndarray) -> None:
         """Adds the walkers a search of ``rgb`` finds that are not followed yet (this frame's, after :meth:`follow`)."""
-        new = [Walker(box, mask) for box, mask in find_walkers(rgb, self.predict)
-               if all(box_iou(box, w.box) < SAME_WALKER_IOU for w in self.walkers)]
-        self.walkers = (self.walkers + new)[:MAX_WALKERS]
+        found = [Walker(box, mask) for box, mask in find_walkers(rgb, self.predict)]
+        self.walkers = distinct(self.walkers + found)[:MAX_WALKERS]
 
     def clear(self) -> None:
         self.walkers = []
@@ -209,6 +208,16 @@ class WalkerTracker:
     def mask(self, shape: tuple[int, int], side: int) -> np.ndarray:
         """The walkers' masks pasted into a [side, side] mask of a picture of ``shape`` (height, width)."""
         return paste(shape, [(w.box, w.mask) for w in self.walkers], side)
+
+
+def distinct(walkers: list[Walker]) -> list[Walker]:
+    """``walkers`` less each one whose crop overlaps an earlier one's (SAME_WALKER_IOU): two of HOG's proposals for
+    one person, or two crops that followed the same person, are one walker."""
+    kept = []
+    for walker in walkers:
+        if all(box_iou(walker.box, other.box) < SAME_WALKER_IOU for other in kept):
+            kept.append(walker)
+    return kept
 
 
 def box_iou(a: Box, b: Box) -> float:
