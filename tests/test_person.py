@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from u2live import backends
-from u2live.person import (ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, NOBODY, PERSON, WALKERS, PresenceGate,
-                           faces_on_person)
+from u2live.person import ENTER_FRAMES, FACE_EVERY, LEAVE_FRAMES, NOBODY, PERSON, WALKERS, PresenceGate, faces_on_person
 
 
 def decisions(seen):

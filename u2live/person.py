@@ -5,12 +5,14 @@ Whether a person is there is a face (MediaPipe's BlazeFace, :mod:`u2live.face_de
 mask: the person model's mask alone cannot tell, since it marks animals and large objects as person too (a meerkat
 56% of its picture, a horse 17%), and a face alone can be a poster. The person model (:mod:`u2live.selfie_model`,
 a few ms of one core) runs on every frame; the face detector on one frame in ``FACE_EVERY``. The person model's
-mask is the answer while a person is there, U2-Net†'s (exactly what ``--model u2netp`` gives) while none is, so a
-clip of a product on a turntable still gets its salient object.
+mask is the answer while a person is there. A look that finds no face searches for standing people too small for
+one (:mod:`u2live.walkers`: HOG's proposals, the person model on a crop around each, followed between looks); their
+crops' masks are the answer while they are there. U2-Net†'s mask (exactly what ``--model u2netp`` gives) is the
+answer while nobody is, so a clip of a product on a turntable still gets its salient object.
 
-The choice holds across frames (:class:`PresenceGate`): it starts from the first frame's answer, turns to the
-person model only after a person has been seen in ``ENTER_FRAMES`` looks in a row and back only after
-``LEAVE_FRAMES`` looks without one, so a mask never flips between the two networks from one frame to the next. A
+The choice holds across frames (:class:`PresenceGate`): it starts from the first frame's answer, turns to a nearer
+answer (a person, nearer than standing people, nearer than nobody) only after ``ENTER_FRAMES`` looks in a row give
+it and to a farther one only after ``LEAVE_FRAMES``, so a mask never flips between answers from one frame to the next. A
 face lets a person in; the person model's mask keeps them (``STAY_SHARE``) when they turn away from the camera.
 Each turn is one stderr line. Still images (:meth:`PersonAwareSegmenter.predict`) are each decided alone.
 
