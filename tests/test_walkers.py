@@ -67,3 +67,19 @@ def test_auto_follows_a_small_walker_through_a_video_and_says_so():
         person = np.roll(truth, shift, axis=1) >= 128
         assert (kept & person).sum() / person.sum() >= 0.9 and (kept & ~person).sum() / (~person).sum() < 0.02
     assert auto.gate.state == WALKERS and len(auto.walkers.walkers) == 1
+
+
+def test_an_opencv_without_hog_says_so_once_and_auto_still_runs(monkeypatch):
+    """OpenCV 5 moved HOG out of the main package: auto then warns in one line and gives U2-Net†'s masks where no
+    face is, as it did before the search (never an AttributeError in the middle of a video)."""
+    monkeypatch.delattr(cv2, "HOGDescriptor")
+    rgb = cv2.cvtColor(cv2.imread(str(PEOPLE / "pictures" / "17-vtest-brown-jacket-object.jpg")), cv2.COLOR_BGR2RGB)
+    lines = []
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lines.append) as auto, \
+            backends.create("cpu", model="u2netp", size=160, precision="fp32", log=lambda line: None) as salient:
+        got = auto.predict_frames(np.stack([rgb] * 4))
+        want = salient.predict_frames(np.stack([rgb] * 4))
+    assert np.array_equal(got, want)
+    assert [line for line in lines if "HOG" in line] == [
+        f"u2live: warning: OpenCV {cv2.__version__} has no HOG people detector: --model auto will not search for "
+        "people too small for a face (pip install 'opencv-python-headless<5')"]

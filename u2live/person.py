@@ -33,7 +33,7 @@ from .backends.base import Segmenter, timed_stage
 from .catalog import PERSON_MODELS
 from .errors import BackendError
 from .preprocess import normalise_minmax
-from .walkers import WalkerTracker, find_walkers, paste
+from .walkers import WalkerTracker, detector_available, find_walkers, paste
 
 #: looks (face detections) in a row that turn the decision: in, after a person is seen in ENTER_FRAMES looks; out,
 #: after none is seen in LEAVE_FRAMES looks (about a second of video at one look in FACE_EVERY frames)
@@ -122,7 +122,10 @@ class PersonAwareSegmenter(Segmenter):
         self.gate = PresenceGate()
         self.frame = 0  # frames seen by predict_frames: one in FACE_EVERY gets a look for a face
         #: standing people where no face is (None: U2-Net† wherever no face is, the benchmark's faces-only row)
-        self.walkers = WalkerTracker(person.predict) if walkers else None
+        self.walkers = WalkerTracker(person.predict) if walkers and detector_available() else None
+        if walkers and self.walkers is None:
+            self.log(f"u2live: warning: OpenCV {cv2.__version__} has no HOG people detector: --model auto will not "
+                     "search for people too small for a face (pip install 'opencv-python-headless<5')")
         from .face_detect import FaceDetector
 
         self.faces = FaceDetector(log=self.log)

@@ -76,6 +76,11 @@ def hog_people(rgb: np.ndarray) -> list[tuple[float, float, float, float, float]
 _HOG = []
 
 
+def detector_available() -> bool:
+    """Whether this OpenCV has HOG's people detector (OpenCV 5 moved it out of the main package)."""
+    return hasattr(cv2, "HOGDescriptor")
+
+
 def _hog() -> cv2.HOGDescriptor:
     if not _HOG:  # made once: the SVM's 3,781 weights are copied in each time
         hog = cv2.HOGDescriptor()
