@@ -170,7 +170,7 @@ MAX_WALKERS = 4
 #: a followed walker whose crop stops showing a standing person (another walker in front, a pole) keeps their last
 #: mask for this many frames, then is dropped until a search finds them again
 HOLD_FRAMES = 5
-#: a search's walker is one already followed where their crops overlap by this IoU
+#: two walkers are one where their crops overlap by this IoU (two proposals for one person, two crops that followed one)
 SAME_WALKER_IOU = 0.3
 
 
