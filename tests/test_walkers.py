@@ -81,5 +81,26 @@ def test_an_opencv_without_hog_says_so_once_and_auto_still_runs(monkeypatch):
         want = salient.predict_frames(np.stack([rgb] * 4))
     assert np.array_equal(got, want)
     assert [line for line in lines if "HOG" in line] == [
-        f"u2live: warning: OpenCV {cv2.__version__} has no HOG people detector: --model auto will not search for "
-        "people too small for a face (pip install 'opencv-python-headless<5')"]
+        (f"u2live: warning: OpenCV {cv2.__version__} has no HOG people detector: --model auto will not search for "
+         "people too small for a face (pip install 'opencv-python-headless<5')")]
+
+
+def test_walkers_keep_their_masks_until_a_face_turns_the_decision():
+    """A face seen while walkers are the answer turns the gate only after ENTER_FRAMES looks: until then the frames
+    still get the walkers' masks (the walker does not vanish for the frames between the looks)."""
+    from u2live.person import PERSON, WALKERS
+
+    name = "17-vtest-brown-jacket-object"
+    rgb = cv2.cvtColor(cv2.imread(str(PEOPLE / "pictures" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    person = cv2.imread(str(PEOPLE / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) >= 128
+    with backends.create("cpu", model="auto", size=160, precision="fp32", log=lambda line: None) as auto:
+        for _ in range(12):
+            auto.predict_frames(rgb[None])
+        assert auto.gate.state == WALKERS
+        auto.person_in = lambda image, mask: True  # a face from here on
+        while auto.gate.state == WALKERS:
+            mask = auto.predict_frames(rgb[None])[0]
+            if auto.gate.state == WALKERS:
+                kept = cv2.resize(mask, rgb.shape[1::-1]) > 0.5
+                assert (kept & person).sum() / person.sum() >= 0.9
+        assert auto.gate.state == PERSON and auto.walkers.walkers == []

@@ -191,8 +191,6 @@ class PersonAwareSegmenter(Segmenter):
         """What one look sees: the person model's mask ``person`` of ``frame``, ``picture`` that frame shrunk."""
         staying = self.gate.state == PERSON and float((person > 0.5).mean()) >= STAY_SHARE
         if staying or self.person_in(picture, person):
-            if self.walkers is not None:
-                self.walkers.clear()  # the whole picture's mask has them; following crops would cost for nothing
             return PERSON
         if self.walkers is None:
             return NOBODY
@@ -201,6 +199,10 @@ class PersonAwareSegmenter(Segmenter):
 
     def _decide(self, seen: str) -> None:
         state = self.gate.update(seen)
+        if state == PERSON and self.walkers is not None:
+            # the whole picture's mask has them now; following crops would cost for nothing. Not before the turn:
+            # until then the walkers' masks are the answer
+            self.walkers.clear()
         if self.gate.turned:
             which = {PERSON: f"{self.person_segmenter.model} (the person model)",
                      WALKERS: f"{self.person_segmenter.model} on a crop around each standing person",
